@@ -1,0 +1,12 @@
+"""Django app of the plugin (installed by InvenTree's app integration, or by tests)."""
+
+from django.apps import AppConfig
+
+
+class NotifyPlusConfig(AppConfig):
+    """The outbox tables live in this app."""
+
+    name = "inventree_notify_plus"
+    label = "inventree_notify_plus"
+    verbose_name = "Notify Plus"
+    default_auto_field = "django.db.models.BigAutoField"

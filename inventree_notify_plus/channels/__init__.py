@@ -1,0 +1,28 @@
+"""Channels: each renders one destination's message from notices and sends it.
+
+A channel answers with a :class:`~.base.SendResult`: sent, retry (when, and why) or permanent
+failure. Policy (retries, grouping, rate limits) lives in the outbox, not here.
+"""
+
+from .base import Channel, Destination, Outcome, RenderContext, SendResult
+from .discord import DiscordChannel
+from .email import EmailChannel
+from .slack import SlackChannel
+
+CHANNELS: dict[str, type[Channel]] = {
+    "email": EmailChannel,
+    "slack": SlackChannel,
+    "discord": DiscordChannel,
+}
+
+__all__ = [
+    "CHANNELS",
+    "Channel",
+    "Destination",
+    "DiscordChannel",
+    "EmailChannel",
+    "Outcome",
+    "RenderContext",
+    "SendResult",
+    "SlackChannel",
+]

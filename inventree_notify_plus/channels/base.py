@@ -1,0 +1,130 @@
+"""What every channel shares: the destination, the send result, the limits it declares."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ..notice import Notice
+
+
+class Outcome(StrEnum):
+    """What the outbox should do next with a delivery."""
+
+    SENT = "sent"
+    RETRY = "retry"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """A channel's answer. ``detail`` is safe to log and show (secrets scrubbed)."""
+
+    outcome: Outcome
+    detail: str = ""
+    retry_after: float | None = None
+    status: int | None = None
+
+    @classmethod
+    def sent(cls, detail: str = "ok", status: int | None = None) -> SendResult:
+        """The service accepted the message."""
+        return cls(Outcome.SENT, detail, status=status)
+
+    @classmethod
+    def retry(
+        cls, detail: str, retry_after: float | None = None, status: int | None = None
+    ) -> SendResult:
+        """A transient failure: try again, not before ``retry_after`` seconds if given."""
+        return cls(Outcome.RETRY, detail, retry_after=retry_after, status=status)
+
+    @classmethod
+    def permanent(cls, detail: str, status: int | None = None) -> SendResult:
+        """Retrying will not help (bad webhook, refused address): record and stop."""
+        return cls(Outcome.PERMANENT, detail, status=status)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One place a message goes to: a webhook or one person's mailbox.
+
+    ``address`` is the secret part (webhook URL) or the email address; ``label`` is what the
+    delivery log shows (masked).
+    """
+
+    kind: str
+    key: str
+    address: str
+    label: str
+    recipient_name: str = ""
+    mentions: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """Site-wide facts a message shows: the instance name (for subjects) and its URL."""
+
+    instance_name: str = "InvenTree"
+    site_url: str = ""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket per destination: ``burst`` messages at once, refilled at ``per_second``."""
+
+    burst: int
+    per_second: float
+
+
+class Channel(ABC):
+    """Render and send one message to one destination."""
+
+    kind: str = ""
+    rate_limit: RateLimit | None = None
+    max_items: int = 50
+
+    def __init__(self, context: RenderContext | None = None, timeout: float = 10.0) -> None:
+        self.context = context or RenderContext()
+        self.timeout = timeout
+
+    @abstractmethod
+    def render(
+        self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
+    ) -> Any:
+        """Build the message for ``notices`` (one notice, or a digest of several)."""
+
+    @abstractmethod
+    def send(
+        self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
+    ) -> SendResult:
+        """Render and send; never raises for a delivery problem, answers a SendResult."""
+
+
+def digest_headline(notices: Sequence[Notice]) -> str:
+    """'3 notifications: Low stock (2), Build order shortfall (1)'."""
+    counts: dict[str, int] = {}
+    for notice in notices:
+        label = category_label(notice.category)
+        counts[label] = counts.get(label, 0) + 1
+    parts = ", ".join(f"{label} ({n})" for label, n in counts.items())
+    return f"{len(notices)} notifications: {parts}"
+
+
+_CATEGORY_LABELS = {
+    "part.notify_low_stock": "Low stock",
+    "notify_plus.low_stock_recovered": "Stock recovered",
+    "build.stock_required": "Build order shortfall",
+    "build.overdue_build_order": "Build order overdue",
+    "stock.notify_stale_stock": "Stale stock",
+    "purchase_order.items_received": "Items received",
+}
+
+
+def category_label(category: str) -> str:
+    """A short human label for an InvenTree notification category."""
+    if category in _CATEGORY_LABELS:
+        return _CATEGORY_LABELS[category]
+    tail = category.rsplit(".", 1)[-1]
+    return tail.replace("_", " ").strip().capitalize() or "Notification"

@@ -1,0 +1,164 @@
+"""Discord webhooks, through ``discord_webhook``: an embed per notice, coloured by severity.
+
+Mentions ping only users who opted in: ``allowed_mentions`` lists exactly their ids and
+parses nothing else, so ``@everyone`` in a part name is inert even before escaping.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import requests
+from discord_webhook import DiscordEmbed, DiscordWebhook
+
+from ..escaping import discord_text, truncate
+from ..notice import Notice, Severity
+from ..redaction import scrub
+from .base import Channel, Destination, RateLimit, SendResult, category_label, digest_headline
+
+# Embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
+MAX_TITLE = 256
+MAX_DESCRIPTION = 4096
+MAX_FIELDS = 25
+MAX_FIELD_NAME = 256
+MAX_FIELD_VALUE = 1024
+MAX_FOOTER = 2048
+MAX_EMBEDS = 10
+MAX_MESSAGE_CHARS = 6000
+
+COLOURS = {Severity.INFO: 0x3498DB, Severity.WARNING: 0xF1C40F, Severity.CRITICAL: 0xE74C3C}
+
+
+class DiscordChannel(Channel):
+    """One webhook = one Discord channel."""
+
+    kind = "discord"
+    # 5 requests per 2 s per webhook and 30 per minute per channel: a bucket of 5 refilled at
+    # 0.4/s never exceeds either (5 + 24 = 29 in any minute).
+    rate_limit = RateLimit(burst=5, per_second=0.4)
+    max_items = 60
+
+    def render(
+        self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """The JSON body Discord receives (via DiscordWebhook.json)."""
+        return self._webhook(destination, notices, mentions).json
+
+    def _webhook(
+        self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str]
+    ) -> DiscordWebhook:
+        webhook = DiscordWebhook(
+            url=destination.address,
+            content=" ".join(f"<@{m}>" for m in mentions) or None,
+            allowed_mentions={"parse": [], "users": list(mentions)},
+            timeout=self.timeout,
+            rate_limit_retry=False,
+            wait=True,
+        )
+        embeds = [self._embed(notices[0])] if len(notices) == 1 else self._digest(notices)
+        for embed in embeds:
+            webhook.add_embed(embed)
+        return webhook
+
+    def _embed(self, notice: Notice) -> DiscordEmbed:
+        embed = DiscordEmbed(
+            title=truncate(discord_text(notice.title), MAX_TITLE),
+            description=truncate(discord_text(notice.summary), MAX_DESCRIPTION),
+            color=COLOURS[notice.severity],
+        )
+        if notice.link:
+            embed.set_url(notice.link)
+        budget = MAX_MESSAGE_CHARS - 400 - len(embed.title or "") - len(embed.description or "")
+        fields = [(f.label, f.value, True) for f in notice.facts]
+        fields += [
+            (line.title, ", ".join(f"{f.label} {f.value}" for f in line.facts) or "-", False)
+            for line in notice.lines
+        ]
+        room = MAX_FIELDS
+        for index, (name, value, inline) in enumerate(fields):
+            name = truncate(discord_text(name), MAX_FIELD_NAME)
+            value = truncate(discord_text(value), MAX_FIELD_VALUE)
+            remaining = len(fields) - index
+            if (room == 1 and remaining > 1) or budget - len(name) - len(value) < 60:
+                embed.add_embed_field(name="…", value=f"and {remaining} more", inline=False)
+                break
+            embed.add_embed_field(name=name, value=value, inline=inline)
+            budget -= len(name) + len(value)
+            room -= 1
+        embed.set_footer(
+            text=truncate(
+                f"{self.context.instance_name} · {category_label(notice.category)}", MAX_FOOTER
+            )
+        )
+        return embed
+
+    def _digest(self, notices: Sequence[Notice]) -> list[DiscordEmbed]:
+        """One embed whose description lists each notice as a link, 'and N more' past the limit."""
+        worst = max((n.severity for n in notices), key=list(Severity).index)
+        lines: list[str] = []
+        budget = MAX_DESCRIPTION - 40
+        shown = 0
+        for notice in notices[: self.max_items]:
+            title = discord_text(truncate(notice.title, 120))
+            summary = discord_text(truncate(notice.summary, 160))
+            line = f"• [{title}]({notice.link})" if notice.link else f"• {title}"
+            line = f"{line} - {summary}" if summary else line
+            if len(line) + 1 > budget:
+                break
+            lines.append(line)
+            budget -= len(line) + 1
+            shown += 1
+        if shown < len(notices):
+            lines.append(f"… and {len(notices) - shown} more")
+        embed = DiscordEmbed(
+            title=truncate(discord_text(digest_headline(notices)), MAX_TITLE),
+            description="\n".join(lines),
+            color=COLOURS[worst],
+        )
+        embed.set_footer(text=truncate(self.context.instance_name, MAX_FOOTER))
+        return [embed]
+
+    def send(
+        self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
+    ) -> SendResult:
+        """Post through DiscordWebhook (its sleeping rate-limit retry off: the outbox reschedules)."""
+        webhook = self._webhook(destination, notices, mentions)
+        try:
+            response = webhook.api_post_request()
+        except requests.RequestException as exc:
+            return SendResult.retry(scrub(f"{type(exc).__name__}: {exc}", destination.address))
+        return classify_discord_response(response.status_code, response.text, response.headers)
+
+
+def classify_discord_response(status: int, body: str, headers: Any) -> SendResult:
+    """Turn a Discord webhook answer into sent / retry-after / permanent."""
+    if status in (200, 204):
+        return SendResult.sent("ok", status=status)
+    try:
+        data = json.loads(body or "{}")
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    message = str(data.get("message", body or ""))[:200]
+    if status == 429:
+        retry_after = data.get("retry_after")
+        if retry_after is None:
+            retry_after = (headers or {}).get("Retry-After")
+        try:
+            seconds = max(0.0, float(retry_after)) if retry_after is not None else None
+        except (TypeError, ValueError):
+            seconds = None
+        scope = "global" if data.get("global") else "webhook"
+        return SendResult.retry(
+            f"rate limited (429, {scope}), retry_after {seconds}s", seconds, status
+        )
+    if status >= 500:
+        return SendResult.retry(f"Discord answered {status}: {message}", status=status)
+    if status in (400, 401, 403, 404):
+        code = data.get("code")
+        detail = f"Discord answered {status}: {message}" + (f" (code {code})" if code else "")
+        return SendResult.permanent(detail, status=status)
+    return SendResult.retry(f"Discord answered {status}: {message}", status=status)

@@ -1,0 +1,141 @@
+"""Email: one message per recipient (nobody sees another's address), plain text and HTML.
+
+Sent through Django's mail API with the connection InvenTree configured (its SMTP server and
+its mail log); SMTP answers are classified per RFC 5321: 4xx try again, 5xx do not.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.template import Context, Engine
+
+from ..notice import Notice, Severity
+from ..redaction import mask_email
+from .base import Channel, Destination, SendResult, category_label, digest_headline
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "notify_plus"
+
+# Our own template engine, so rendering works whether or not InvenTree installed the plugin's
+# app (app integration off) and whatever InvenTree's template settings are. Autoescape on.
+_engine = Engine(dirs=[str(TEMPLATE_DIR)], autoescape=True)
+_text_engine = Engine(dirs=[str(TEMPLATE_DIR)], autoescape=False)
+
+_SEVERITY_COLOUR = {
+    Severity.INFO: "#3498db",
+    Severity.WARNING: "#f1c40f",
+    Severity.CRITICAL: "#e74c3c",
+}
+
+
+class EmailChannel(Channel):
+    """One recipient's mailbox."""
+
+    kind = "email"
+    rate_limit = None
+    max_items = 500
+
+    def subject(self, notices: Sequence[Notice]) -> str:
+        """'[Instance] Low stock: M3 screw' or '[Instance] 5 notifications: …'."""
+        title = notices[0].title if len(notices) == 1 else digest_headline(notices)
+        prefix = f"[{self.context.instance_name}] " if self.context.instance_name else ""
+        return (prefix + title).replace("\n", " ").replace("\r", " ")[:250]
+
+    def render(
+        self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Subject, plain text and HTML for one recipient."""
+        items = [
+            {
+                "notice": n,
+                "label": category_label(n.category),
+                "colour": _SEVERITY_COLOUR[n.severity],
+            }
+            for n in notices[: self.max_items]
+        ]
+        ctx = {
+            "items": items,
+            "more": max(0, len(notices) - self.max_items),
+            "digest": len(notices) > 1,
+            "headline": digest_headline(notices) if len(notices) > 1 else notices[0].title,
+            "recipient": destination.recipient_name,
+            "instance": self.context.instance_name,
+            "site_url": self.context.site_url,
+        }
+        return {
+            "subject": self.subject(notices),
+            "text": _text_engine.get_template("email.txt").render(Context(ctx, autoescape=False)),
+            "html": _engine.get_template("email.html").render(Context(ctx)),
+        }
+
+    def send(
+        self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
+    ) -> SendResult:
+        """Send one message to one address through InvenTree's mail connection."""
+        message = self.render(destination, notices)
+        mail = EmailMultiAlternatives(
+            subject=message["subject"],
+            body=message["text"],
+            from_email=getattr(settings, "DEFAULT_FROM_EMAIL", None) or None,
+            to=[destination.address],
+            connection=get_connection(fail_silently=False, timeout=self.timeout),
+        )
+        mail.attach_alternative(message["html"], "text/html")
+        try:
+            sent = mail.send(fail_silently=False)
+        except Exception as exc:
+            return classify_smtp_error(exc, destination.address)
+        if not sent:
+            return SendResult.retry("the mail backend sent nothing (is email configured?)")
+        return SendResult.sent(f"accepted for {mask_email(destination.address)}")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what caused it (InvenTree's mail backend re-raises SMTP errors)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def classify_smtp_error(exc: BaseException, address: str) -> SendResult:
+    """SMTP 4xx and network trouble: retry. 5xx for the address: permanent."""
+    who = mask_email(address)
+    for err in _causes(exc):
+        if isinstance(err, smtplib.SMTPRecipientsRefused):
+            codes = [(code, msg) for code, msg in err.recipients.values()]
+            code, msg = codes[0] if codes else (0, b"")
+            text = msg.decode(errors="replace") if isinstance(msg, bytes) else str(msg)
+            detail = f"SMTP {code} for {who}: {text}"
+            return (
+                SendResult.permanent(detail, code)
+                if code >= 500
+                else SendResult.retry(detail, status=code)
+            )
+        if isinstance(err, smtplib.SMTPAuthenticationError):
+            return SendResult.retry(
+                f"SMTP authentication failed ({err.smtp_code}); check InvenTree's email settings"
+            )
+        if isinstance(err, smtplib.SMTPResponseException):
+            text = (
+                err.smtp_error.decode(errors="replace")
+                if isinstance(err.smtp_error, bytes)
+                else str(err.smtp_error)
+            )
+            detail = f"SMTP {err.smtp_code} for {who}: {text}"
+            if 500 <= err.smtp_code < 600:
+                return SendResult.permanent(detail, err.smtp_code)
+            return SendResult.retry(detail, status=err.smtp_code)
+        if isinstance(
+            err, smtplib.SMTPServerDisconnected | socket.timeout | ConnectionError | OSError
+        ):
+            return SendResult.retry(f"mail server unreachable: {type(err).__name__}: {err}")
+    return SendResult.retry(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,198 @@
+"""Slack incoming webhooks, through Slack's own client (``slack_sdk.webhook.WebhookClient``).
+
+Block Kit: a header, the facts as fields, a button to InvenTree. Text from the database goes
+into ``plain_text`` objects (never interpreted); the only ``mrkdwn`` is our own mention tokens
+for users who opted in, and the notification ``text`` fallback, which is escaped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.webhook import WebhookClient
+
+from ..escaping import slack_text, truncate
+from ..notice import Notice, Severity
+from ..redaction import scrub
+from .base import Channel, Destination, RateLimit, SendResult, category_label, digest_headline
+
+# Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks).
+MAX_BLOCKS = 50
+MAX_HEADER_CHARS = 150
+MAX_SECTION_TEXT = 3000
+MAX_FIELDS = 10
+MAX_FIELD_TEXT = 2000
+MAX_BUTTON_TEXT = 75
+MAX_URL = 3000
+
+# Errors after which a retry cannot succeed (https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks#handling_errors).
+PERMANENT_ERRORS = frozenset(
+    {
+        "invalid_payload",
+        "user_not_found",
+        "channel_not_found",
+        "channel_is_archived",
+        "action_prohibited",
+        "posting_to_general_channel_denied",
+        "too_many_attachments",
+        "no_service",
+        "no_service_id",
+        "no_team",
+        "team_disabled",
+        "invalid_token",
+        "no_text",
+    }
+)
+
+_EMOJI = {
+    Severity.INFO: ":information_source:",
+    Severity.WARNING: ":warning:",
+    Severity.CRITICAL: ":rotating_light:",
+}
+
+# slack_sdk logs the full webhook URL at DEBUG; keep its logger above that.
+_sdk_logger = logging.getLogger("inventree_notify_plus.slack_sdk")
+_sdk_logger.setLevel(logging.WARNING)
+
+
+def _plain(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "plain_text", "text": truncate(text, limit) or " ", "emoji": False}
+
+
+def _button(url: str, text: str = "Open in InvenTree") -> dict[str, Any]:
+    return {"type": "button", "text": _plain(text, MAX_BUTTON_TEXT), "url": url[:MAX_URL]}
+
+
+class SlackChannel(Channel):
+    """One incoming webhook = one Slack channel."""
+
+    kind = "slack"
+    # Slack allows about one message per second per webhook.
+    rate_limit = RateLimit(burst=1, per_second=1.0)
+    max_items = 45  # items per digest message, leaving room for header/overflow blocks
+
+    def render(
+        self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Block Kit payload: one notice in full, or a digest with one section per notice."""
+        if len(notices) == 1:
+            blocks = self._single(notices[0])
+            text = f"{_EMOJI[notices[0].severity]} {slack_text(notices[0].title)}"
+        else:
+            blocks = self._digest(notices)
+            text = slack_text(digest_headline(notices))
+        if mentions:
+            tokens = " ".join(f"<@{m}>" for m in mentions)
+            blocks.insert(1, {"type": "context", "elements": [{"type": "mrkdwn", "text": tokens}]})
+            text = f"{text} {tokens}"
+        return {"text": truncate(text, MAX_SECTION_TEXT), "blocks": blocks[:MAX_BLOCKS]}
+
+    def _single(self, notice: Notice) -> list[dict[str, Any]]:
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": _plain(notice.title, MAX_HEADER_CHARS)},
+        ]
+        if notice.summary:
+            blocks.append({"type": "section", "text": _plain(notice.summary, MAX_SECTION_TEXT)})
+        if notice.facts:
+            fields = [
+                _plain(f"{fact.label}: {fact.value}", MAX_FIELD_TEXT)
+                for fact in notice.facts[:MAX_FIELDS]
+            ]
+            blocks.append({"type": "section", "fields": fields})
+        room = MAX_BLOCKS - len(blocks) - 3
+        for line in notice.lines[:room]:
+            facts = ", ".join(f"{f.label} {f.value}" for f in line.facts)
+            section: dict[str, Any] = {
+                "type": "section",
+                "text": _plain(f"{line.title}: {facts}" if facts else line.title, MAX_SECTION_TEXT),
+            }
+            if line.link:
+                section["accessory"] = _button(line.link, "Open")
+            blocks.append(section)
+        if len(notice.lines) > room:
+            more = len(notice.lines) - room
+            blocks.append(
+                {"type": "context", "elements": [_plain(f"… and {more} more lines", 200)]}
+            )
+        if notice.link:
+            blocks.append({"type": "actions", "elements": [_button(notice.link)]})
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    _plain(f"{self.context.instance_name} · {category_label(notice.category)}", 200)
+                ],
+            }
+        )
+        return blocks
+
+    def _digest(self, notices: Sequence[Notice]) -> list[dict[str, Any]]:
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": _plain(digest_headline(notices), MAX_HEADER_CHARS)}
+        ]
+        shown = notices[: self.max_items]
+        for notice in shown:
+            text = f"{notice.title}: {notice.summary}" if notice.summary else notice.title
+            section: dict[str, Any] = {"type": "section", "text": _plain(text, MAX_SECTION_TEXT)}
+            if notice.link:
+                section["accessory"] = _button(notice.link, "Open")
+            blocks.append(section)
+        if len(notices) > len(shown):
+            blocks.append(
+                {
+                    "type": "context",
+                    "elements": [_plain(f"… and {len(notices) - len(shown)} more", 200)],
+                }
+            )
+        blocks.append({"type": "context", "elements": [_plain(self.context.instance_name, 200)]})
+        return blocks
+
+    def send(
+        self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
+    ) -> SendResult:
+        """Post through WebhookClient (its own retries off: the outbox decides)."""
+        payload = self.render(destination, notices, mentions)
+        client = WebhookClient(
+            destination.address,
+            timeout=int(max(1, self.timeout)),
+            logger=_sdk_logger,
+            retry_handlers=[],
+        )
+        try:
+            response = client.send_dict(payload)
+        except Exception as exc:  # URLError, timeout, connection refused
+            return SendResult.retry(scrub(f"{type(exc).__name__}: {exc}", destination.address))
+        return classify_slack_response(response.status_code, response.body, response.headers)
+
+
+def classify_slack_response(status: int, body: str, headers: dict[str, Any]) -> SendResult:
+    """Turn a Slack webhook answer into sent / retry-after / permanent."""
+    body = (body or "").strip()
+    if status == 200:
+        return SendResult.sent(body or "ok", status=status)
+    if status == 429:
+        retry_after = _header(headers, "Retry-After")
+        return SendResult.retry(
+            f"rate limited (429), Retry-After {retry_after or '?'}s", _seconds(retry_after), status
+        )
+    if status >= 500:
+        return SendResult.retry(f"Slack answered {status}: {body[:200]}", status=status)
+    if body in PERMANENT_ERRORS or status in (400, 403, 404, 410):
+        return SendResult.permanent(f"Slack answered {status}: {body[:200]}", status=status)
+    return SendResult.retry(f"Slack answered {status}: {body[:200]}", status=status)
+
+
+def _header(headers: dict[str, Any], name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name.lower():
+            return value[0] if isinstance(value, list) else value
+    return None
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,261 @@
+"""Loopback stand-ins for Slack and Discord webhooks and an SMTP server.
+
+They answer like the real services (Slack: ``ok`` / 429 with a ``Retry-After`` header /
+error words; Discord: 204 / 429 with ``retry_after`` in JSON), can be scripted to fail
+(next answers, a fraction of requests, timeouts) and can enforce the real rate limits.
+They record what they accepted, so tests assert what arrived, how often, with what text.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A port on loopback nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Answer:
+    """A scripted answer: an HTTP status with body/headers, or 'timeout' / 'close'."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    action: str = ""  # "timeout": answer after `delay`; "close": drop the connection
+    delay: float = 0.0
+
+
+class _Bucket:
+    def __init__(self, burst: int, per_second: float) -> None:
+        self.burst, self.rate = burst, per_second
+        self.tokens, self.at = float(burst), time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 if a request may pass, otherwise seconds until it could."""
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
+
+
+class WebhookStandIn:
+    """A Slack- or Discord-like webhook endpoint on loopback."""
+
+    def __init__(
+        self,
+        kind: str,
+        fail_fraction: float = 0.0,
+        seed: int = 1,
+        rate_limit: tuple[int, float] | None = None,
+        window_limit: tuple[int, float] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.script: deque[Answer] = deque()
+        self.fail_fraction = fail_fraction
+        self.rng = random.Random(seed)
+        self.bucket = _Bucket(*rate_limit) if rate_limit else None
+        self.window_limit = window_limit
+        self.accepted: list[dict[str, Any]] = []
+        self.accepted_at: list[float] = []
+        self.requests = 0
+        self.rate_limited = 0
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer((LOOPBACK, 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # -- lifecycle
+    def __enter__(self) -> WebhookStandIn:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def port(self) -> int:
+        """The loopback port it listens on."""
+        return self.server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """A webhook URL of the right shape for the service."""
+        if self.kind == "slack":
+            return f"http://{LOOPBACK}:{self.port}/services/T0TEST/B0TEST/SeCrEtToKeN"
+        return f"http://{LOOPBACK}:{self.port}/api/webhooks/1234567890/SeCrEtToKeN"
+
+    def then(self, *answers: Answer) -> WebhookStandIn:
+        """Answer the next requests with these, in order, before accepting again."""
+        self.script.extend(answers)
+        return self
+
+    # -- behaviour
+    def _decide(self) -> Answer | None:
+        with self.lock:
+            self.requests += 1
+            if self.script:
+                return self.script.popleft()
+            if self.fail_fraction and self.rng.random() < self.fail_fraction:
+                return self.rng.choice(
+                    [
+                        Answer(500, "internal_error"),
+                        Answer(502),
+                        Answer(503),
+                        self.rate_limit_answer(1.0),
+                    ]
+                )
+            wait = self._over_limit()
+            if wait:
+                self.rate_limited += 1
+                return self.rate_limit_answer(wait)
+        return None
+
+    def _over_limit(self) -> float:
+        if self.bucket:
+            wait = self.bucket.take()
+            if wait:
+                return wait
+        if self.window_limit:
+            count, seconds = self.window_limit
+            now = time.monotonic()
+            recent = [t for t in self.accepted_at if now - t < seconds]
+            if len(recent) >= count:
+                return seconds - (now - recent[0])
+        return 0.0
+
+    def rate_limit_answer(self, seconds: float) -> Answer:
+        """A 429 the way the service sends it."""
+        if self.kind == "slack":
+            return Answer(429, "rate_limited", {"Retry-After": str(max(1, round(seconds + 0.49)))})
+        return Answer(
+            429,
+            {
+                "message": "You are being rate limited.",
+                "retry_after": round(seconds, 3),
+                "global": False,
+            },
+        )
+
+    def _accept(self, payload: dict[str, Any]) -> Answer:
+        with self.lock:
+            self.accepted.append(payload)
+            self.accepted_at.append(time.monotonic())
+        if self.kind == "slack":
+            return Answer(200, "ok")
+        return Answer(200, {"id": str(len(self.accepted)), "type": 0})
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                answer = standin._decide()
+                if answer and answer.action == "close":
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if answer and answer.action == "timeout":
+                    time.sleep(answer.delay)
+                if answer is None or (answer.action == "timeout" and answer.status == 200):
+                    answer = standin._accept(json.loads(raw or b"{}"))
+                body = answer.body
+                data = (json.dumps(body) if isinstance(body, dict) else str(body or "")).encode()
+                self.send_response(answer.status)
+                ctype = "application/json" if isinstance(body, dict) else "text/plain"
+                self.send_header("Content-Type", ctype)
+                for key, value in answer.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+class _SmtpHandler:
+    def __init__(self, server: SmtpStandIn) -> None:
+        self.server = server
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        code = self.server._decide(address)
+        if code:
+            return code
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        message = message_from_bytes(envelope.content)
+        with self.server.lock:
+            self.server.messages.append((list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+
+class SmtpStandIn:
+    """A real SMTP server (aiosmtpd) on loopback that records messages and can refuse them."""
+
+    def __init__(self, fail_fraction: float = 0.0, seed: int = 2) -> None:
+        self.script: dict[str, deque[str]] = {}
+        self.fail_fraction = fail_fraction
+        self.rng = random.Random(seed)
+        self.messages: list[tuple[list[str], Message]] = []
+        self.lock = threading.Lock()
+        self.controller = Controller(_SmtpHandler(self), hostname=LOOPBACK, port=free_port())
+
+    def __enter__(self) -> SmtpStandIn:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+    @property
+    def port(self) -> int:
+        """The loopback port it listens on."""
+        return self.controller.port
+
+    def refuse(self, address: str, *codes: str) -> SmtpStandIn:
+        """Answer RCPT for ``address`` with these replies (e.g. '451 4.3.0 later') first."""
+        self.script.setdefault(address, deque()).extend(codes)
+        return self
+
+    def _decide(self, address: str) -> str | None:
+        with self.lock:
+            queue = self.script.get(address)
+            if queue:
+                return queue.popleft()
+            if self.fail_fraction and self.rng.random() < self.fail_fraction:
+                return "451 4.3.0 Temporary failure, try again later"
+        return None
+
+    def to(self, address: str) -> list[Message]:
+        """Messages delivered to ``address``."""
+        return [m for rcpts, m in self.messages if address in rcpts]

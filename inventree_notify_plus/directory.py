@@ -1,0 +1,59 @@
+"""Resolve outbox destination keys to live addresses at send time (InvenTree edge).
+
+Keys, not addresses, are stored: a webhook URL is a secret that may be rotated, and a user may
+change their address or be deactivated between the notice and the send.
+"""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.contrib.auth import get_user_model
+
+from .channels.base import Destination
+from .outbox import Skip
+from .redaction import mask_email, mask_url
+from .routing import RoutingConfig
+
+
+class SettingsDirectory:
+    """Webhooks from the plugin settings, people from InvenTree's users."""
+
+    def __init__(self, config: RoutingConfig, email_for_user=None) -> None:
+        self.config = config
+        self.email_for_user = email_for_user or (lambda user: user.email)
+
+    def resolve(self, key: str) -> Destination | Skip:
+        """The live destination for a stored key."""
+        kind, _, rest = key.partition(":")
+        if kind in ("slack", "discord"):
+            dest = self.config.destination(key)
+            if dest is None or not dest.url:
+                return Skip(f"the {kind} destination '{rest}' is no longer configured")
+            return Destination(kind, key, dest.url, f"{kind} '{dest.name}' ({mask_url(dest.url)})")
+        if kind == "email":
+            if not self.config.email_enabled:
+                return Skip("email delivery was turned off")
+            try:
+                user = get_user_model().objects.get(pk=int(rest.rsplit(":", 1)[-1]))
+            except (ValueError, get_user_model().DoesNotExist):
+                return Skip("the user no longer exists")
+            if not user.is_active:
+                return Skip("the user is inactive")
+            address = self.email_for_user(user)
+            if not address:
+                return Skip("the user has no email address")
+            name = user.get_full_name() or user.get_username()
+            return Destination(
+                "email", key, address, f"{name} <{mask_email(address)}>", recipient_name=name
+            )
+        return Skip(f"unknown destination '{key}'")
+
+    def target_exists(self, object_ref: str) -> bool:
+        """Whether ``app_label.model:pk`` still exists."""
+        label, _, pk = object_ref.partition(":")
+        app_label, _, model_name = label.partition(".")
+        try:
+            model = apps.get_model(app_label, model_name)
+        except LookupError:
+            return True
+        return model.objects.filter(pk=pk).exists()

@@ -1,0 +1,204 @@
+"""From an InvenTree notification to outbox rows (InvenTree edge).
+
+Decides whether to notify (settings, low-stock condition already announced), builds the
+notice, asks routing for deliveries and writes them in one transaction; the background worker
+is asked to drain once the transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import conditions, inventree_notices, outbox, routing
+from .inventree_notices import BUILD_SHORTFALL, LOW_STOCK, category_name
+
+logger = logging.getLogger("inventree")
+
+CORE_EMAIL_SLUG = "inventree-email-notification"
+
+
+def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) -> bool:
+    """Queue deliveries for one notification; True if anything is (or was) to be sent."""
+    name = category_name(category)
+    if name == LOW_STOCK and not plugin.get_setting("NOTIFICATIONS_LOW_STOCK", cache=False):
+        return False
+    if name not in (LOW_STOCK, BUILD_SHORTFALL) and not plugin.get_setting(
+        "NOTIFICATIONS_OTHER", cache=False
+    ):
+        return False
+    config = plugin.routing_config()
+    recipients = recipients_for(plugin, users, context)
+    now = timezone.now()
+
+    if not plugin.outbox_ready():
+        logger.warning(
+            "Notify Plus: app integration is off, sending '%s' best effort without the outbox "
+            "(no retries, no delivery log). Enable it in Settings > Plugins.",
+            name,
+        )
+        notice = inventree_notices.notice_from_notification(target, category, context)
+        planned = routing.plan(notice, recipients, config, now)
+        if planned:
+            _offload(
+                "inventree_notify_plus.tasks.send_best_effort",
+                notice.to_dict(),
+                [asdict(p) | {"due_at": None} for p in planned],
+            )
+        return bool(planned)
+
+    part = context.get("part")
+    with transaction.atomic():
+        episode = ""
+        if name == LOW_STOCK and part is not None:
+            episode, new = conditions.begin(f"low_stock:part:{part.pk}", {"part": part.pk}, now=now)
+            if not new:
+                logger.info(
+                    "Notify Plus: part %s still low since %s, not repeated", part.pk, episode
+                )
+                return True
+        notice = inventree_notices.notice_from_notification(target, category, context, episode)
+        planned = routing.plan(notice, recipients, config, now)
+        created = outbox.enqueue(notice, planned, now)
+    if created:
+        transaction.on_commit(request_drain)
+    return bool(planned)
+
+
+def request_drain() -> None:
+    """Ask InvenTree's background worker to send what is due (never in the web request)."""
+    _offload("inventree_notify_plus.tasks.drain")
+
+
+def _offload(task: str, *args: Any) -> None:
+    from InvenTree.tasks import offload_task
+
+    offload_task(task, *args, group="notify_plus")
+
+
+def recipients_for(plugin: Any, users: list, context: dict) -> list[routing.Recipient]:
+    """Each user with their Notify Plus preferences (two queries for any number of users).
+
+    Email exactly once: InvenTree's own email method is always active and emails everybody in
+    one message. Notify Plus switches its per-user 'Allow email notifications' off for the
+    users it emails; where it was still on and InvenTree's method already ran for this
+    notification, that email went out and Notify Plus does not send a second one.
+    """
+    from InvenTree.helpers_email import get_email_for_user
+    from plugin.models import PluginUserSetting
+
+    users = [u for u in users if u is not None and u.is_active]
+    if not users:
+        return []
+    mine: dict[tuple[int, str], str] = {}
+    for row in PluginUserSetting.objects.filter(plugin__key=plugin.slug, user__in=users):
+        mine[(row.user_id, row.key)] = row.value
+    core_off = set(
+        PluginUserSetting.objects.filter(
+            plugin__key=CORE_EMAIL_SLUG,
+            key="NOTIFY_BY_EMAIL",
+            user__in=users,
+            value__in=["False", "false", "0"],
+        ).values_list("user_id", flat=True)
+    )
+    email_on = bool(plugin.get_setting("EMAIL_ENABLE", cache=False))
+    core_first = plugin.core_email_runs_first()
+    core_sends = bool(context.get("template"))
+
+    def pref(user: Any, key: str) -> str:
+        value = mine.get((user.pk, key))
+        return value if value is not None else str(plugin.USER_SETTINGS[key]["default"])
+
+    result = []
+    for user in users:
+        email = get_email_for_user(user) or ""
+        wants = pref(user, "NOTIFY_PLUS_EMAIL").lower() in ("true", "1", "yes")
+        core_on = user.pk not in core_off
+        if email_on and core_on:
+            if core_first and core_sends and email:
+                wants = False  # InvenTree's own email already reached this user
+            _hand_over_email(user)
+        quiet = routing.parse_quiet_hours_safe(pref(user, "NOTIFY_PLUS_QUIET_HOURS"))
+        result.append(
+            routing.Recipient(
+                user_id=user.pk,
+                name=user.get_full_name() or user.get_username(),
+                email=email,
+                wants_email=wants,
+                email_mode=pref(user, "NOTIFY_PLUS_EMAIL_MODE") or "immediate",
+                slack_member_id=pref(user, "NOTIFY_PLUS_SLACK_MEMBER_ID").strip(),
+                discord_user_id=pref(user, "NOTIFY_PLUS_DISCORD_USER_ID").strip(),
+                timezone=pref(user, "NOTIFY_PLUS_TIMEZONE") or "UTC",
+                quiet_start=quiet[0] if quiet else None,
+                quiet_end=quiet[1] if quiet else None,
+            )
+        )
+    return result
+
+
+def _hand_over_email(user: Any) -> None:
+    """Turn InvenTree's built-in per-user email off: Notify Plus emails this user from now on."""
+    from plugin import registry
+
+    core = registry.get_plugin(CORE_EMAIL_SLUG)
+    if core is not None:
+        core.set_user_setting("NOTIFY_BY_EMAIL", False, user)
+        logger.info("Notify Plus: took over email delivery for user %s", user.pk)
+
+
+def check_recovery(plugin: Any, event: str = "", kwargs: dict | None = None) -> None:
+    """End low-stock conditions whose part is no longer low.
+
+    With an event: only the part it touched; without: every active condition (the sweep's
+    fallback when event integration is off).
+    """
+    from part.models import Part
+
+    active = {c.key for c in conditions.active("low_stock:part:")}
+    if not active:
+        return
+    kwargs = kwargs or {}
+    if not event:
+        part_ids = {int(k.rsplit(":", 1)[-1]) for k in active}
+    elif event.startswith("part_part."):
+        part_ids = {int(kwargs.get("id", 0))}
+    else:
+        from stock.models import StockItem
+
+        item = StockItem.objects.filter(pk=kwargs.get("id")).only("part_id").first()
+        part_ids = {item.part_id} if item is not None else set()
+    for part in Part.objects.filter(pk__in=part_ids):
+        for p in part.get_ancestors(include_self=True):
+            key = f"low_stock:part:{p.pk}"
+            if key in active and not p.is_part_low_on_stock():
+                announce_recovery(plugin, p, key)
+
+
+def announce_recovery(plugin: Any, part: Any, key: str) -> None:
+    """End the condition; announce it if the admin turned recovery notices on."""
+    from InvenTree.helpers_model import construct_absolute_url
+
+    from .subscribers import part_subscribers
+
+    with transaction.atomic():
+        if not conditions.end(key):
+            return
+        if not plugin.get_setting("NOTIFICATIONS_RECOVERY", cache=False):
+            return
+        since = conditions.Condition.objects.get(key=key).since.isoformat()
+        notice = inventree_notices.low_stock_notice(
+            part, construct_absolute_url(part.get_absolute_url()), episode=since, recovered=True
+        )
+        from users.permissions import check_user_permission
+
+        users = [u for u in part_subscribers(part) if check_user_permission(u, part, "view")]
+        planned = routing.plan(
+            notice, recipients_for(plugin, users, {}), plugin.routing_config(), timezone.now()
+        )
+        created = outbox.enqueue(notice, planned)
+    if created:
+        transaction.on_commit(request_drain)

@@ -1,0 +1,88 @@
+"""Database tables of the plugin: the outbox (which is also the delivery log) and pacing state.
+
+Installed by InvenTree when the admin enables app integration (``ENABLE_PLUGINS_APP``).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Delivery(models.Model):
+    """One message to one destination for one notice.
+
+    Written before anything is sent, in the same transaction as the decision to send; the
+    dispatcher claims, sends and records the outcome on the same row, so the outbox and the
+    delivery log are one table. ``key`` (notice uid + destination) is unique: the same
+    InvenTree notification triggered twice is enqueued once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
+        UNKNOWN = "unknown", _("Outcome unknown")
+
+    key = models.CharField(max_length=64, unique=True)
+    notice_uid = models.CharField(max_length=64, db_index=True)
+    category = models.CharField(max_length=100, db_index=True)
+    title = models.CharField(max_length=250)
+    notice = models.JSONField()
+    channel = models.CharField(max_length=20)
+    destination = models.CharField(max_length=100, db_index=True)
+    destination_label = models.CharField(max_length=250, blank=True)
+    mentions = models.JSONField(default=list, blank=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    due_at = models.DateTimeField(default=timezone.now)
+    claim_token = models.CharField(max_length=32, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(
+        max_length=32, blank=True, help_text="Deliveries sent together in one digest share it."
+    )
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Notify Plus delivery")
+        verbose_name_plural = _("Notify Plus deliveries")
+        indexes = [models.Index(fields=["status", "due_at"], name="notifyplus_status_due")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.destination_label}: {self.title} [{self.status}]"
+
+
+class DestinationState(models.Model):
+    """Pacing of one destination, shared by every worker.
+
+    A token bucket keeps Slack/Discord under their rate limits; ``last_sent_at`` drives the
+    grouping interval; ``blocked_until`` honours a 429's Retry-After.
+    """
+
+    destination = models.CharField(max_length=100, unique=True)
+    tokens = models.FloatField(default=0)
+    refilled_at = models.DateTimeField(default=timezone.now)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    blocked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.destination
+
+
+class Condition(models.Model):
+    """A condition announced once while it lasts (e.g. 'part 12 is low on stock')."""
+
+    key = models.CharField(max_length=100, unique=True)
+    since = models.DateTimeField(default=timezone.now)
+    detail = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return self.key

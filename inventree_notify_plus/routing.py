@@ -1,0 +1,338 @@
+"""Routing: which destinations receive a notice.
+
+Webhook destinations (Slack/Discord channels) are chosen by routes the admin writes, matched on
+the notification category, the part category (and its subcategories) and the stock location;
+the first matching route wins unless it says ``continue``; a notice no route matches goes to
+the default destinations. People receive email according to their own preferences, and are
+@-mentioned in the channels only where they opted in with their member id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from .notice import Notice
+from .outbox import PlannedDelivery
+from .redaction import mask_email, mask_url
+
+WEBHOOK_KINDS = ("slack", "discord")
+EMAIL_MODES = ("immediate", "hourly", "daily")
+DAILY_DIGEST_HOUR = 7
+
+
+@dataclass(frozen=True)
+class WebhookDestination:
+    """A named Slack or Discord channel the admin configured."""
+
+    kind: str
+    name: str
+    url: str
+
+    @property
+    def key(self) -> str:
+        """The outbox stores this key, never the URL."""
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One user who should hear about a notice, with their own choices."""
+
+    user_id: int
+    name: str = ""
+    email: str = ""
+    wants_email: bool = True
+    email_mode: str = "immediate"
+    slack_member_id: str = ""
+    discord_user_id: str = ""
+    timezone: str = "UTC"
+    quiet_start: int | None = None
+    quiet_end: int | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """Send matching notices to named destinations.
+
+    An empty match list means 'any'. ``categories`` are InvenTree notification categories,
+    ``part_categories`` and ``locations`` are primary keys that also match their children.
+    """
+
+    to: tuple[str, ...]
+    categories: frozenset[str] = frozenset()
+    part_categories: frozenset[int] = frozenset()
+    locations: frozenset[int] = frozenset()
+    cont: bool = False
+
+    def matches(self, notice: Notice) -> bool:
+        """Whether every non-empty criterion matches the notice."""
+        if self.categories and notice.category not in self.categories:
+            return False
+        if self.part_categories and not self.part_categories & set(
+            notice.scope.get("part_category_path", ())
+        ):
+            return False
+        return not (
+            self.locations and not self.locations & set(notice.scope.get("location_path", ()))
+        )
+
+
+@dataclass
+class RoutingConfig:
+    """Everything routing needs, read from the plugin settings by the plugin."""
+
+    email_enabled: bool = True
+    destinations: Sequence[WebhookDestination] = ()
+    routes: Sequence[Route] = ()
+    default_to: tuple[str, ...] | None = None
+    categories_enabled: dict[str, bool] = field(default_factory=dict)
+
+    def destination(self, key: str) -> WebhookDestination | None:
+        """The configured destination with this key, if any."""
+        return next((d for d in self.destinations if d.key == key), None)
+
+
+def webhook_targets(notice: Notice, config: RoutingConfig) -> list[WebhookDestination]:
+    """The Slack/Discord destinations for a notice, in route order, without repeats."""
+    chosen: list[str] = []
+    matched = False
+    for route in config.routes:
+        if route.matches(notice):
+            matched = True
+            chosen.extend(route.to)
+            if not route.cont:
+                break
+    if not matched:
+        chosen = list(
+            config.default_to
+            if config.default_to is not None
+            else [d.key for d in config.destinations if d.name == "default"]
+        )
+    result: list[WebhookDestination] = []
+    for key in dict.fromkeys(chosen):
+        dest = config.destination(key)
+        if dest is not None and dest.url:
+            result.append(dest)
+    return result
+
+
+def plan(
+    notice: Notice, recipients: Iterable[Recipient], config: RoutingConfig, now: datetime
+) -> list[PlannedDelivery]:
+    """Decide every delivery of a notice: one per webhook destination, one email per person."""
+    if not config.categories_enabled.get(notice.category, True):
+        return []
+    people = list(recipients)
+    planned: list[PlannedDelivery] = []
+    for dest in webhook_targets(notice, config):
+        attr = "slack_member_id" if dest.kind == "slack" else "discord_user_id"
+        mentions = tuple(sorted({getattr(p, attr) for p in people if getattr(p, attr)}))
+        planned.append(
+            PlannedDelivery(
+                channel=dest.kind,
+                destination=dest.key,
+                label=f"{dest.kind} '{dest.name}' ({mask_url(dest.url)})",
+                mentions=mentions,
+                due_at=now,
+            )
+        )
+    if config.email_enabled:
+        for person in people:
+            if not person.wants_email:
+                continue
+            due = email_due_at(person, now)
+            planned.append(
+                PlannedDelivery(
+                    channel="email",
+                    destination=f"email:user:{person.user_id}",
+                    label=f"{person.name or person.user_id} <{mask_email(person.email)}>"
+                    if person.email
+                    else f"{person.name or person.user_id} (no address)",
+                    due_at=due,
+                    groupable=person.email_mode != "immediate",
+                )
+            )
+    return planned
+
+
+def email_due_at(person: Recipient, now: datetime) -> datetime:
+    """When this person's email should go: now, the next digest time, or after quiet hours."""
+    tz = _zone(person.timezone)
+    local = now.astimezone(tz)
+    if person.email_mode == "hourly":
+        local = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    elif person.email_mode == "daily":
+        slot = local.replace(hour=DAILY_DIGEST_HOUR, minute=0, second=0, microsecond=0)
+        local = slot if slot > local else slot + timedelta(days=1)
+    return quiet_hours_end(person, local).astimezone(now.tzinfo)
+
+
+def quiet_hours_end(person: Recipient, local: datetime) -> datetime:
+    """Move a local time out of the person's quiet hours (held to the end of the period)."""
+    start, end = person.quiet_start, person.quiet_end
+    if start is None or end is None or start == end:
+        return local
+    hour = local.hour
+    inside = start <= hour < end if start < end else hour >= start or hour < end
+    if not inside:
+        return local
+    end_today = datetime.combine(local.date(), time(end), tzinfo=local.tzinfo)
+    return end_today if end_today > local else end_today + timedelta(days=1)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def parse_destinations(kind: str, text: str) -> list[WebhookDestination]:
+    """``name=url`` entries separated by spaces, commas or new lines."""
+    result: list[WebhookDestination] = []
+    for entry in (text or "").replace(",", " ").split():
+        name, sep, url = entry.partition("=")
+        if not sep or not name or not url:
+            raise ValidationError(
+                _("Write each destination as name=URL (got '{entry}').").format(
+                    entry=mask_url(entry) if "://" in entry else entry
+                ),
+                code="invalid_destination",
+            )
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise ValidationError(
+                _("Destination names use letters, digits, - and _ (got '{name}').").format(
+                    name=name
+                ),
+                code="invalid_name",
+            )
+        result.append(WebhookDestination(kind=kind, name=name.lower(), url=url))
+    return result
+
+
+def parse_routes(text: str, known: Iterable[str] | None = None) -> list[Route]:
+    """Routes as JSON: ``[{"category": [...], "part_category": [...], "to": [...]}]``.
+
+    Raises a ValidationError naming the route and what is wrong: unknown destination, an
+    empty match (use the default destinations instead), an unknown key.
+    """
+    text = (text or "").strip()
+    if not text:
+        return []
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValidationError(
+            _("Routes must be a JSON list: {error}").format(error=exc), code="invalid_json"
+        ) from exc
+    if not isinstance(data, list):
+        raise ValidationError(_("Routes must be a JSON list of objects."), code="invalid_json")
+    known_keys = set(known) if known is not None else None
+    allowed = {"category", "part_category", "location", "to", "continue"}
+    routes: list[Route] = []
+    for index, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
+            raise ValidationError(_("Route {n} is not an object.").format(n=index), code="invalid")
+        extra = set(item) - allowed
+        if extra:
+            raise ValidationError(
+                _("Route {n}: unknown key(s) {keys}; use {allowed}.").format(
+                    n=index, keys=", ".join(sorted(extra)), allowed=", ".join(sorted(allowed))
+                ),
+                code="unknown_key",
+            )
+        to = tuple(str(t).lower() for t in _as_list(item.get("to")))
+        if not to:
+            raise ValidationError(
+                _("Route {n} sends nowhere: give 'to'.").format(n=index), code="no_to"
+            )
+        for key in to:
+            if known_keys is not None and key not in known_keys:
+                raise ValidationError(
+                    _("Route {n}: unknown destination '{key}' (known: {known}).").format(
+                        n=index, key=key, known=", ".join(sorted(known_keys)) or "none"
+                    ),
+                    code="unknown_destination",
+                )
+        route = Route(
+            to=to,
+            categories=frozenset(str(c) for c in _as_list(item.get("category"))),
+            part_categories=frozenset(_ints(item.get("part_category"), index)),
+            locations=frozenset(_ints(item.get("location"), index)),
+            cont=bool(item.get("continue", False)),
+        )
+        if not (route.categories or route.part_categories or route.locations):
+            raise ValidationError(
+                _(
+                    "Route {n} matches nothing in particular; unmatched notices already go to the default destinations."
+                ).format(n=index),
+                code="empty_match",
+            )
+        routes.append(route)
+    return routes
+
+
+def _as_list(value: object) -> list[object]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _ints(value: object, index: int) -> list[int]:
+    try:
+        return [int(v) for v in _as_list(value)]  # type: ignore[call-overload]
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            _("Route {n}: part_category and location take primary keys (numbers).").format(n=index),
+            code="invalid_pk",
+        ) from exc
+
+
+def parse_quiet_hours(text: str) -> tuple[int, int] | None:
+    """'22-07' -> (22, 7); empty -> None. Hours 0-23, start and end differ."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    start, sep, end = text.partition("-")
+    try:
+        hours = (int(start), int(end))
+    except ValueError:
+        hours = (-1, -1)
+    if not sep or not all(0 <= h <= 23 for h in hours) or hours[0] == hours[1]:
+        raise ValidationError(
+            _("Write quiet hours as start-end in whole hours, e.g. 22-07 (got '{text}').").format(
+                text=text
+            ),
+            code="invalid_quiet_hours",
+        )
+    return hours
+
+
+def validate_timezone(name: str) -> None:
+    """An IANA time zone name such as Europe/Berlin."""
+    if not name:
+        return
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(
+            _(
+                "Unknown time zone '{name}'; use a name like Europe/Berlin or America/New_York."
+            ).format(name=name),
+            code="invalid_timezone",
+        ) from exc
+
+
+def parse_quiet_hours_safe(text: str) -> tuple[int, int] | None:
+    """Like :func:`parse_quiet_hours`, but a stored bad value means 'no quiet hours'."""
+    try:
+        return parse_quiet_hours(text)
+    except ValidationError:
+        return None

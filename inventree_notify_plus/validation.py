@@ -1,0 +1,137 @@
+"""Validators for the plugin settings, with errors that say what is wrong and what is accepted.
+
+Webhook URLs are credentials that point at the internet: only ``https`` on the services' own
+hosts is accepted, unless the admin names more hosts (a proxy, a Mattermost or Rocket.Chat
+server, a test stand-in) in ``INVENTREE_NOTIFY_PLUS_ALLOWED_HOSTS``; only those may use ``http``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+ALLOWED_HOSTS_ENV = "INVENTREE_NOTIFY_PLUS_ALLOWED_HOSTS"
+
+SLACK_HOSTS = frozenset({"hooks.slack.com"})
+DISCORD_HOSTS = frozenset(
+    {"discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"}
+)
+
+_SLACK_MEMBER_ID = re.compile(r"^[UW][A-Z0-9]{6,20}$")
+_DISCORD_USER_ID = re.compile(r"^\d{17,20}$")
+
+
+def extra_allowed_hosts() -> frozenset[str]:
+    """Hosts (``host`` or ``host:port``, lower case) the admin admits beyond the official ones."""
+    raw = os.environ.get(ALLOWED_HOSTS_ENV, "")
+    return frozenset(h.strip().lower() for h in raw.split(",") if h.strip())
+
+
+def _is_extra_host(host: str, port: int | None, extra: frozenset[str]) -> bool:
+    return host in extra or (port is not None and f"{host}:{port}" in extra)
+
+
+def _check_webhook(url: str, service: str, hosts: frozenset[str], path_prefix: str) -> None:
+    url = (url or "").strip()
+    if not url:
+        return
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationError(
+            _("Not a valid URL: {error}").format(error=exc), code="invalid_url"
+        ) from exc
+
+    extra = extra_allowed_hosts()
+    if _is_extra_host(host, port, extra):
+        if parts.scheme not in ("http", "https"):
+            raise ValidationError(
+                _("Use an http or https URL for the host {host}.").format(host=host),
+                code="invalid_scheme",
+            )
+        return
+
+    accepted = ", ".join(sorted(hosts))
+    if parts.scheme != "https":
+        raise ValidationError(
+            _(
+                "{service} webhook URLs must use https (got '{scheme}'). Only hosts listed in "
+                "the environment variable {env} may use http."
+            ).format(service=service, scheme=parts.scheme or "none", env=ALLOWED_HOSTS_ENV),
+            code="invalid_scheme",
+        )
+    if host not in hosts:
+        raise ValidationError(
+            _(
+                "{service} webhook URLs must point at {accepted} (got '{host}'). To use another "
+                "server (a proxy, Mattermost, Rocket.Chat), add 'host' or 'host:port' to the "
+                "environment variable {env}."
+            ).format(service=service, accepted=accepted, host=host, env=ALLOWED_HOSTS_ENV),
+            code="invalid_host",
+        )
+    if not parts.path.startswith(path_prefix) or len(parts.path) <= len(path_prefix):
+        raise ValidationError(
+            _(
+                "{service} webhook URLs look like https://{host}{prefix}… (copy it from {where})."
+            ).format(
+                service=service,
+                host=sorted(hosts)[0],
+                prefix=path_prefix,
+                where=_("the app's Incoming Webhooks page")
+                if service == "Slack"
+                else _("Server Settings > Integrations > Webhooks"),
+            ),
+            code="invalid_path",
+        )
+
+
+def validate_slack_webhook_url(url: str) -> None:
+    """A Slack incoming webhook: ``https://hooks.slack.com/services/…``."""
+    _check_webhook(url, "Slack", SLACK_HOSTS, "/services/")
+
+
+def validate_discord_webhook_url(url: str) -> None:
+    """A Discord webhook: ``https://discord.com/api/webhooks/<id>/<token>``."""
+    _check_webhook(url, "Discord", DISCORD_HOSTS, "/api/webhooks/")
+
+
+def validate_slack_member_id(value: str) -> None:
+    """A Slack member id (``U…`` or ``W…``), as shown in the profile under 'Copy member ID'."""
+    value = (value or "").strip()
+    if value and not _SLACK_MEMBER_ID.match(value):
+        raise ValidationError(
+            _(
+                "A Slack member ID looks like U012AB3CD (Slack: your profile > ⋮ > Copy member ID); "
+                "leave empty to not be mentioned."
+            ),
+            code="invalid_slack_member",
+        )
+
+
+def validate_discord_user_id(value: str) -> None:
+    """A Discord user id: 17-20 digits (Developer Mode > right click user > Copy User ID)."""
+    value = (value or "").strip()
+    if value and not _DISCORD_USER_ID.match(value):
+        raise ValidationError(
+            _(
+                "A Discord user ID is 17 to 20 digits (enable Developer Mode, then right-click your "
+                "name > Copy User ID); leave empty to not be mentioned."
+            ),
+            code="invalid_discord_user",
+        )
+
+
+def validate_non_negative(value: object) -> None:
+    """Whole numbers from 0 up (0 often means 'off' or 'keep')."""
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(_("Enter a whole number, 0 or more."), code="invalid") from exc
+    if number < 0:
+        raise ValidationError(_("Enter a whole number, 0 or more."), code="negative")

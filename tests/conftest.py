@@ -1,0 +1,106 @@
+"""Shared fixtures: loopback stand-ins, a directory of destinations, fast channels."""
+
+from __future__ import annotations
+
+import pytest
+
+from inventree_notify_plus.channels import DiscordChannel, EmailChannel, RenderContext, SlackChannel
+from inventree_notify_plus.channels.base import Destination, RateLimit
+from inventree_notify_plus.devtools.standins import SmtpStandIn, WebhookStandIn
+from inventree_notify_plus.notice import Fact, Line, Notice, Severity, stable_uid
+from inventree_notify_plus.outbox import Skip
+
+EVIL = "@everyone <!channel> **x**"
+
+
+@pytest.fixture(autouse=True)
+def real_smtp_backend(settings):
+    """pytest-django swaps in the locmem mail backend; these tests talk to a real SMTP server."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+@pytest.fixture
+def slack():
+    with WebhookStandIn("slack") as server:
+        yield server
+
+
+@pytest.fixture
+def discord():
+    with WebhookStandIn("discord") as server:
+        yield server
+
+
+@pytest.fixture
+def smtp(settings):
+    with SmtpStandIn() as server:
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = server.port
+        yield server
+
+
+def low_stock(name: str = "M3 screw", n: int = 1, **extra) -> Notice:
+    """A low-stock notice like the plugin builds from InvenTree."""
+    return Notice(
+        uid=stable_uid("low", name, n),
+        category="part.notify_low_stock",
+        title=f"Low stock: {name}",
+        summary=f"Available stock 3 pcs is below the minimum of 10 pcs ({n}).",
+        link=f"http://inventree.local/part/{n}/",
+        severity=Severity.WARNING,
+        facts=(
+            Fact("Part", name),
+            Fact("IPN", "SCR-003"),
+            Fact("Available", "3 pcs"),
+            Fact("Minimum", "10 pcs"),
+            Fact("Shortfall", "7 pcs"),
+            Fact("Category", "Mechanical / Fasteners"),
+        ),
+        object_ref="",
+        **extra,
+    )
+
+
+def shortfall() -> Notice:
+    return Notice(
+        uid=stable_uid("build", 1),
+        category="build.stock_required",
+        title="Build order BO-0001 lacks parts",
+        summary="2 line(s) of BO-0001 (Widget x 5) are short of stock.",
+        link="http://inventree.local/build/1/",
+        facts=(Fact("Build order", "BO-0001"),),
+        lines=(
+            Line("Resistor 10k", "http://inventree.local/part/7/", (Fact("required", "50"), Fact("available", "12"))),
+            Line(EVIL, "http://inventree.local/part/8/", (Fact("required", "5"), Fact("available", "0"))),
+        ),
+    )
+
+
+class StaticDirectory:
+    """Destinations by key, as the plugin's directory would resolve them."""
+
+    def __init__(self, **destinations: Destination | Skip) -> None:
+        self.destinations = destinations
+        self.deleted: set[str] = set()
+
+    def resolve(self, key: str) -> Destination | Skip:
+        return self.destinations.get(key.replace(":", "_"), Skip("unknown"))
+
+    def target_exists(self, object_ref: str) -> bool:
+        return object_ref not in self.deleted
+
+
+def fast(channel):
+    """Lift the real rate limit for tests that are not about it."""
+    channel.rate_limit = RateLimit(burst=1000, per_second=1000.0)
+    return channel
+
+
+@pytest.fixture
+def channels():
+    ctx = RenderContext(instance_name="Workshop", site_url="http://inventree.local")
+    return {
+        "slack": fast(SlackChannel(ctx, timeout=2)),
+        "discord": fast(DiscordChannel(ctx, timeout=2)),
+        "email": EmailChannel(ctx, timeout=2),
+    }

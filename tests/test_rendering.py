@@ -1,0 +1,138 @@
+"""What a reader sees in Slack, Discord and email, and that database text stays data."""
+
+from __future__ import annotations
+
+import json
+
+from inventree_notify_plus.channels import DiscordChannel, EmailChannel, RenderContext, SlackChannel
+from inventree_notify_plus.channels.base import Destination
+from inventree_notify_plus.escaping import discord_text, slack_text
+
+from .conftest import EVIL, low_stock, shortfall
+
+CTX = RenderContext(instance_name="Workshop", site_url="http://inventree.local")
+SLACK = Destination("slack", "slack:default", "http://x", "slack")
+DISCORD = Destination("discord", "discord:default", "http://x", "discord")
+ALICE = Destination("email", "email:user:1", "alice@example.com", "alice", recipient_name="Alice")
+
+
+def _mrkdwn_texts(payload):
+    """Every string Slack would interpret as mrkdwn (text fallback and mrkdwn objects)."""
+    found = [payload["text"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(payload["blocks"])
+    return found
+
+
+def test_slack_single_notice_has_header_fields_and_button():
+    payload = SlackChannel(CTX).render(SLACK, [low_stock()])
+    blocks = payload["blocks"]
+    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "Low stock: M3 screw", "emoji": False}}
+    fields = [f["text"] for b in blocks if "fields" in b for f in b["fields"]]
+    assert "Available: 3 pcs" in fields and "Shortfall: 7 pcs" in fields and "IPN: SCR-003" in fields
+    buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert buttons[0]["url"] == "http://inventree.local/part/1/"
+
+
+def test_slack_escapes_part_names_and_pings_nobody():
+    payload = SlackChannel(CTX).render(SLACK, [low_stock(EVIL)])
+    for text in _mrkdwn_texts(payload):
+        assert "<!channel>" not in text and "<!everyone>" not in text
+    assert "&lt;!channel&gt;" in payload["text"]
+    # the name is shown literally, as plain text
+    assert blocks_text(payload).count(EVIL) >= 1
+
+
+def blocks_text(payload):
+    return json.dumps(payload["blocks"], ensure_ascii=False).replace('\\"', '"')
+
+
+def test_slack_mentions_only_opted_in_members():
+    payload = SlackChannel(CTX).render(SLACK, [low_stock(EVIL)], mentions=["U0123ABCD"])
+    mentions = [t for t in _mrkdwn_texts(payload) if "<@" in t]
+    assert mentions and all("<@U0123ABCD>" in t for t in mentions)
+    assert not any("<!" in t for t in _mrkdwn_texts(payload))
+
+
+def test_slack_digest_stays_within_block_limits():
+    notices = [low_stock(f"Part {i}", i) for i in range(300)]
+    payload = SlackChannel(CTX).render(SLACK, notices)
+    assert len(payload["blocks"]) <= 50
+    assert payload["blocks"][0]["text"]["text"] == "300 notifications: Low stock (300)"
+    assert "and 255 more" in blocks_text(payload)
+    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in payload["blocks"])
+
+
+def test_slack_shortfall_lists_each_short_line():
+    text = blocks_text(SlackChannel(CTX).render(SLACK, [shortfall()]))
+    assert "Resistor 10k: required 50, available 12" in text
+
+
+def test_discord_embed_has_title_link_fields_and_colour():
+    body = DiscordChannel(CTX).render(DISCORD, [low_stock()])
+    embed = body["embeds"][0]
+    assert embed["title"] == "Low stock: M3 screw"
+    assert embed["url"] == "http://inventree.local/part/1/"
+    assert embed["color"] == 0xF1C40F
+    assert {"name": "Shortfall", "value": "7 pcs", "inline": True} in embed["fields"]
+    assert body["allowed_mentions"] == {"parse": [], "users": []}
+    assert "content" not in body
+
+
+def test_discord_escapes_markdown_and_mentions():
+    body = DiscordChannel(CTX).render(DISCORD, [low_stock(EVIL)])
+    title = body["embeds"][0]["title"]
+    assert "@everyone" not in title and "\\*\\*x\\*\\*" in title
+    assert body["allowed_mentions"]["parse"] == []
+
+
+def test_discord_mentions_only_opted_in_users():
+    body = DiscordChannel(CTX).render(DISCORD, [low_stock(EVIL)], mentions=["123456789012345678"])
+    assert body["content"] == "<@123456789012345678>"
+    assert body["allowed_mentions"] == {"parse": [], "users": ["123456789012345678"]}
+
+
+def test_discord_digest_respects_message_limits():
+    notices = [low_stock(f"Part {i} " + "x" * 100, i) for i in range(500)]
+    body = DiscordChannel(CTX).render(DISCORD, notices)
+    assert len(body["embeds"]) <= 10
+    total = sum(len(e.get("title", "")) + len(e.get("description", "")) for e in body["embeds"])
+    assert total <= 6000 and len(body["embeds"][0]["description"]) <= 4096
+    assert "more" in body["embeds"][0]["description"]
+
+
+def test_discord_shortfall_fields_stay_under_25():
+    notice = shortfall()
+    many = notice.__class__(**{**notice.__dict__, "lines": notice.lines * 30})
+    embed = DiscordChannel(CTX).render(DISCORD, [many])["embeds"][0]
+    assert len(embed["fields"]) <= 25
+    assert embed["fields"][-1]["value"].startswith("and ")
+
+
+def test_email_subject_text_and_escaped_html():
+    message = EmailChannel(CTX).render(ALICE, [low_stock("<b>Bolt</b> & nut")])
+    assert message["subject"] == "[Workshop] Low stock: <b>Bolt</b> & nut"
+    assert "Hello Alice" in message["text"] and "Shortfall: 7 pcs" in message["text"]
+    assert "&lt;b&gt;Bolt&lt;/b&gt; &amp; nut" in message["html"]
+    assert "<b>Bolt</b>" not in message["html"]
+
+
+def test_email_digest_lists_everything():
+    message = EmailChannel(CTX).render(ALICE, [low_stock("A", 1), shortfall()])
+    assert message["subject"] == "[Workshop] 2 notifications: Low stock (1), Build order shortfall (1)"
+    assert "Low stock: A" in message["text"] and "Resistor 10k" in message["text"]
+
+
+def test_escape_helpers():
+    assert slack_text("a < b & c > d") == "a &lt; b &amp; c &gt; d"
+    assert discord_text("@here *hi*") == "@\u200bhere \\*hi\\*"
