@@ -19,10 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import outbox, routing
-from .models import Delivery
+from . import routing
 from .notice import Fact, Notice, Severity, stable_uid
-from .outbox import Skip
 
 MAX_ROWS = 500
 
@@ -33,7 +31,7 @@ def _plugin() -> Any:
     return registry.get_plugin("notify-plus")
 
 
-def _row(d: Delivery) -> dict[str, Any]:
+def _row(d: Any) -> dict[str, Any]:
     return {
         "id": d.pk,
         "channel": d.channel,
@@ -57,6 +55,14 @@ class DeliveryLogView(APIView):
 
     def get(self, request: Request) -> Response:
         """List deliveries."""
+        if not _plugin().outbox_ready():
+            return Response(
+                {"error": "The delivery log needs InvenTree's 'Enable app integration' setting."},
+                status=409,
+            )
+        from . import outbox
+        from .models import Delivery
+
         rows = Delivery.objects.order_by("-created_at", "-id")
         if status := request.query_params.get("status"):
             rows = rows.filter(status=status)
@@ -76,6 +82,7 @@ class TestSendView(APIView):
 
     def post(self, request: Request, channel: str) -> Response:
         """Send synchronously: the admin is waiting for the answer."""
+        from .channels.base import Skip
         from .directory import SettingsDirectory
         from .tasks import channels
 

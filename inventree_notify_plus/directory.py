@@ -9,8 +9,7 @@ from __future__ import annotations
 from django.apps import apps
 from django.contrib.auth import get_user_model
 
-from .channels.base import Destination
-from .outbox import Skip
+from .channels.base import Destination, Skip
 from .redaction import mask_email, mask_url
 from .routing import RoutingConfig
 

@@ -142,12 +142,34 @@ def recipients_for(plugin: Any, users: list, context: dict) -> list[routing.Reci
 
 def _hand_over_email(user: Any) -> None:
     """Turn InvenTree's built-in per-user email off: Notify Plus emails this user from now on."""
-    from plugin import registry
+    hand_over_email([user])
 
-    core = registry.get_plugin(CORE_EMAIL_SLUG)
-    if core is not None:
-        core.set_user_setting("NOTIFY_BY_EMAIL", False, user)
-        logger.info("Notify Plus: took over email delivery for user %s", user.pk)
+
+def hand_over_email(users: Any) -> int:
+    """Switch InvenTree's 'Allow email notifications' off for ``users`` (bulk, idempotent).
+
+    Written through the setting model directly: InvenTree's ``set_user_setting`` passes the
+    user as the 'change user' and silently ignores changes for users who are not staff.
+    """
+    from plugin import registry
+    from plugin.models import PluginUserSetting
+
+    core = registry.get_plugin(CORE_EMAIL_SLUG, active=None)
+    config = core.plugin_config() if core is not None else None
+    if config is None:
+        return 0
+    changed = 0
+    for user in users:
+        current = PluginUserSetting.objects.filter(
+            plugin=config, user=user, key="NOTIFY_BY_EMAIL"
+        ).first()
+        if current is not None and current.value.lower() in ("false", "0"):
+            continue
+        PluginUserSetting.set_setting("NOTIFY_BY_EMAIL", False, None, user=user, plugin=config)
+        changed += 1
+    if changed:
+        logger.info("Notify Plus: took over email delivery for %s user(s)", changed)
+    return changed
 
 
 def check_recovery(plugin: Any, event: str = "", kwargs: dict | None = None) -> None:

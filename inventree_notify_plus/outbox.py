@@ -29,32 +29,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Min
 from django.utils import timezone
 
-from .channels.base import Channel, Destination, Outcome, SendResult
+from .channels.base import Channel, Destination, Outcome, SendResult, Skip
 from .models import Condition, Delivery, DestinationState
 from .notice import Notice, stable_uid
+from .routing import PlannedDelivery
 
 logger = logging.getLogger("inventree")
 
 Status = Delivery.Status
-
-
-@dataclass(frozen=True)
-class PlannedDelivery:
-    """Routing's decision: this notice goes to this destination (not before ``due_at``)."""
-
-    channel: str
-    destination: str
-    label: str
-    mentions: tuple[str, ...] = ()
-    due_at: datetime | None = None
-    groupable: bool = True
-
-
-@dataclass(frozen=True)
-class Skip:
-    """A destination that cannot be delivered to any more (user inactive, no address...)."""
-
-    reason: str
 
 
 class Directory(Protocol):

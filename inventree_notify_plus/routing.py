@@ -19,12 +19,23 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .notice import Notice
-from .outbox import PlannedDelivery
 from .redaction import mask_email, mask_url
 
 WEBHOOK_KINDS = ("slack", "discord")
 EMAIL_MODES = ("immediate", "hourly", "daily")
 DAILY_DIGEST_HOUR = 7
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    """Routing's decision: this notice goes to this destination (not before ``due_at``)."""
+
+    channel: str
+    destination: str
+    label: str
+    mentions: tuple[str, ...] = ()
+    due_at: datetime | None = None
+    groupable: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """Background-worker entry points (InvenTree edge): drain the outbox, best-effort sending.
 
+The outbox (and its models) is imported only where app integration is on.
+
 Called by InvenTree's worker via ``offload_task`` and by the plugin's scheduled sweep.
 """
 
@@ -12,8 +14,8 @@ from typing import Any
 from django.conf import settings
 
 from .channels import CHANNELS, Channel, RenderContext
+from .channels.base import Skip
 from .notice import Notice
-from .outbox import Dispatcher, DispatchReport, RetryPolicy, Skip
 
 logger = logging.getLogger("inventree")
 
@@ -40,11 +42,12 @@ def channels() -> dict[str, Channel]:
     return {kind: cls(context) for kind, cls in CHANNELS.items()}
 
 
-def build_dispatcher(plugin: Any) -> Dispatcher:
+def build_dispatcher(plugin: Any) -> Any:
     """A dispatcher configured from the plugin settings."""
     from InvenTree.helpers_email import get_email_for_user
 
     from .directory import SettingsDirectory
+    from .outbox import Dispatcher, RetryPolicy
 
     policy = RetryPolicy(
         max_attempts=max(1, int(plugin.get_setting("RETRY_MAX_ATTEMPTS", cache=False) or 10)),
@@ -62,7 +65,7 @@ def build_dispatcher(plugin: Any) -> Dispatcher:
     )
 
 
-def drain(budget_seconds: float = 20.0) -> DispatchReport | None:
+def drain(budget_seconds: float = 20.0) -> Any:
     """Send everything due; also end low-stock conditions that recovered unnoticed."""
     plugin = _plugin()
     if plugin is None or not plugin.outbox_ready():
@@ -81,10 +84,14 @@ def drain(budget_seconds: float = 20.0) -> DispatchReport | None:
 
 
 def sweep() -> None:
-    """The scheduled sweep: recovery fallback, then drain."""
-    from .intake import check_recovery
+    """The scheduled sweep: email handover for new users, recovery fallback, then drain."""
+    from django.contrib.auth import get_user_model
+
+    from .intake import check_recovery, hand_over_email
 
     plugin = _plugin()
+    if plugin is not None and plugin.get_setting("EMAIL_ENABLE", cache=False):
+        hand_over_email(get_user_model().objects.filter(is_active=True))
     if plugin is not None and plugin.outbox_ready():
         check_recovery(plugin)
     drain(budget_seconds=50.0)

@@ -12,6 +12,9 @@ from inventree_notify_plus.outbox import Skip
 
 EVIL = "@everyone <!channel> **x**"
 
+# Ring 2 runs inside InvenTree's own test runner (see README), not in ring 1's pytest.
+collect_ignore = ["ring2"]
+
 
 @pytest.fixture(autouse=True)
 def real_smtp_backend(settings):
@@ -70,8 +73,16 @@ def shortfall() -> Notice:
         link="http://inventree.local/build/1/",
         facts=(Fact("Build order", "BO-0001"),),
         lines=(
-            Line("Resistor 10k", "http://inventree.local/part/7/", (Fact("required", "50"), Fact("available", "12"))),
-            Line(EVIL, "http://inventree.local/part/8/", (Fact("required", "5"), Fact("available", "0"))),
+            Line(
+                "Resistor 10k",
+                "http://inventree.local/part/7/",
+                (Fact("required", "50"), Fact("available", "12")),
+            ),
+            Line(
+                EVIL,
+                "http://inventree.local/part/8/",
+                (Fact("required", "5"), Fact("available", "0")),
+            ),
         ),
     )
 

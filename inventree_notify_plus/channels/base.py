@@ -63,6 +63,13 @@ class Destination:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """A destination that cannot be delivered to any more (user inactive, no address...)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class RenderContext:
     """Site-wide facts a message shows: the instance name (for subjects) and its URL."""
 

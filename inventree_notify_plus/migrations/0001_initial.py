@@ -5,61 +5,101 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Condition',
+            name="Condition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=100, unique=True)),
-                ('since', models.DateTimeField(default=django.utils.timezone.now)),
-                ('detail', models.JSONField(blank=True, default=dict)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=100, unique=True)),
+                ("since", models.DateTimeField(default=django.utils.timezone.now)),
+                ("detail", models.JSONField(blank=True, default=dict)),
             ],
         ),
         migrations.CreateModel(
-            name='DestinationState',
+            name="DestinationState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('destination', models.CharField(max_length=100, unique=True)),
-                ('tokens', models.FloatField(default=0)),
-                ('refilled_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_sent_at', models.DateTimeField(blank=True, null=True)),
-                ('blocked_until', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("destination", models.CharField(max_length=100, unique=True)),
+                ("tokens", models.FloatField(default=0)),
+                ("refilled_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_sent_at", models.DateTimeField(blank=True, null=True)),
+                ("blocked_until", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=64, unique=True)),
-                ('notice_uid', models.CharField(db_index=True, max_length=64)),
-                ('category', models.CharField(db_index=True, max_length=100)),
-                ('title', models.CharField(max_length=250)),
-                ('notice', models.JSONField()),
-                ('channel', models.CharField(max_length=20)),
-                ('destination', models.CharField(db_index=True, max_length=100)),
-                ('destination_label', models.CharField(blank=True, max_length=250)),
-                ('mentions', models.JSONField(blank=True, default=list)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Failed'), ('skipped', 'Skipped'), ('unknown', 'Outcome unknown')], db_index=True, default='pending', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('due_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('claim_token', models.CharField(blank=True, max_length=32)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('message_id', models.CharField(blank=True, help_text='Deliveries sent together in one digest share it.', max_length=32)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=64, unique=True)),
+                ("notice_uid", models.CharField(db_index=True, max_length=64)),
+                ("category", models.CharField(db_index=True, max_length=100)),
+                ("title", models.CharField(max_length=250)),
+                ("notice", models.JSONField()),
+                ("channel", models.CharField(max_length=20)),
+                ("destination", models.CharField(db_index=True, max_length=100)),
+                ("destination_label", models.CharField(blank=True, max_length=250)),
+                ("mentions", models.JSONField(blank=True, default=list)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                            ("unknown", "Outcome unknown"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("due_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("claim_token", models.CharField(blank=True, max_length=32)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "message_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="Deliveries sent together in one digest share it.",
+                        max_length=32,
+                    ),
+                ),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': 'Notify Plus delivery',
-                'verbose_name_plural': 'Notify Plus deliveries',
-                'indexes': [models.Index(fields=['status', 'due_at'], name='notifyplus_status_due')],
+                "verbose_name": "Notify Plus delivery",
+                "verbose_name_plural": "Notify Plus deliveries",
+                "indexes": [
+                    models.Index(fields=["status", "due_at"], name="notifyplus_status_due")
+                ],
             },
         ),
     ]

@@ -1,0 +1,173 @@
+"""Ring 2: the plugin inside a real InvenTree (run by InvenTree's test runner, see README).
+
+    INVENTREE_PLUGINS_ENABLED=True INVENTREE_PLUGIN_TESTING=True INVENTREE_PLUGIN_TESTING_SETUP=True \
+      PYTHONPATH=/path/to/inventree-notify-plus python manage.py test tests.ring2
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from InvenTree.unit_test import InvenTreeTestCase
+from part.models import Part, PartCategory, PartCategoryStar, PartStar
+from plugin import registry
+from plugin.models import PluginSetting
+
+from inventree_notify_plus.models import Delivery
+from inventree_notify_plus.subscribers import part_subscribers
+
+SLACK = "https://hooks.slack.com/services/T0/B0/secret"
+DISCORD = "https://discord.com/api/webhooks/1/secret"
+
+
+class NotifyPlusInInvenTree(InvenTreeTestCase):
+    """The plugin class, subscriber lookup, routing of core notifications, settings validation."""
+
+    roles = ["part.view", "part.change", "build.view"]
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        registry.set_plugin_state("notify-plus", True)
+        cls.plugin = registry.get_plugin("notify-plus", active=None)
+        cls.parent = PartCategory.objects.create(name="Mechanical")
+        cls.child = PartCategory.objects.create(name="Fasteners", parent=cls.parent)
+        cls.part = Part.objects.create(
+            name="M3 screw", IPN="SCR-003", category=cls.child, minimum_stock=10, component=True
+        )
+        viewers = Group.objects.get(name=cls.group.name)
+        cls.alice = User.objects.create_user("alice", "alice@example.com", "x")
+        cls.bob = User.objects.create_user("bob", "bob@example.com", "x")
+        cls.carol = User.objects.create_user("carol", "carol@example.com", "x")
+        cls.nobody = User.objects.create_user(
+            "nobody", "nobody@example.com", "x"
+        )  # no view permission
+        for user in (cls.alice, cls.bob, cls.carol):
+            user.groups.add(viewers)
+        PartStar.objects.create(part=cls.part, user=cls.alice)
+        PartCategoryStar.objects.create(category=cls.parent, user=cls.bob)
+        PartStar.objects.create(part=cls.part, user=cls.nobody)
+
+    def setUp(self):
+        super().setUp()
+        self.plugin.set_setting("SLACK_WEBHOOK_URL", SLACK)
+        self.plugin.set_setting("DISCORD_WEBHOOK_URL", DISCORD)
+        self.plugin.set_setting("NOTIFICATIONS_LOW_STOCK", True)
+
+    def test_plugin_is_registered_with_its_mixins(self):
+        self.assertIsNotNone(self.plugin)
+        for mixin in ("notification", "settings", "events", "schedule", "app", "urls"):
+            self.assertTrue(self.plugin.mixin_enabled(mixin), mixin)
+        self.assertTrue(self.plugin.check_version())
+
+    def test_subscribers_match_inventree_in_constant_queries(self):
+        expected = set(self.part.get_subscribers())
+        self.assertEqual(set(part_subscribers(self.part)), expected)
+        with CaptureQueriesContext(connection) as few:
+            part_subscribers(self.part)
+        for n in range(20):
+            user = User.objects.create_user(f"extra{n}", f"e{n}@example.com", "x")
+            PartCategoryStar.objects.create(category=self.child, user=user)
+        with CaptureQueriesContext(connection) as many:
+            self.assertEqual(len(part_subscribers(self.part)), len(expected) + 20)
+        self.assertEqual(len(few), len(many))
+
+    def test_low_stock_routes_to_channels_and_each_subscriber_once(self):
+        from part.tasks import notify_low_stock
+
+        from inventree_notify_plus.intake import hand_over_email
+
+        hand_over_email(User.objects.all())  # what the minutely sweep does
+
+        notify_low_stock(self.part)
+        rows = Delivery.objects.filter(category="part.notify_low_stock")
+        self.assertEqual(
+            sorted(rows.values_list("destination", flat=True)),
+            sorted(
+                [
+                    "slack:default",
+                    "discord:default",
+                    f"email:user:{self.alice.pk}",
+                    f"email:user:{self.bob.pk}",
+                ]
+            ),
+        )
+        notice = rows.first().notice
+        facts = {f["label"]: f["value"] for f in notice["facts"]}
+        self.assertEqual(facts["IPN"], "SCR-003")
+        self.assertEqual(facts["Minimum"], "10")
+        self.assertEqual(facts["Category"], "Mechanical / Fasteners")
+        self.assertIn(f"/part/{self.part.pk}", notice["link"])
+        # the same condition is not announced again while it lasts
+        self.plugin.send_notification(
+            self.part, "part.notify_low_stock", [self.alice], {"part": self.part, "link": "x"}
+        )
+        self.assertEqual(rows.count(), 4)
+
+    def test_low_stock_switch_off_sends_nothing(self):
+        self.plugin.set_setting("NOTIFICATIONS_LOW_STOCK", False)
+        sent = self.plugin.send_notification(
+            self.part, "part.notify_low_stock", [self.alice], {"part": self.part}
+        )
+        self.assertFalse(sent)
+        self.assertFalse(Delivery.objects.exists())
+
+    def test_email_handover_leaves_exactly_one_email_method(self):
+        """Before the handover InvenTree's own method emails; after it, only Notify Plus does."""
+        core = registry.get_plugin("inventree-email-notification")
+        self.assertTrue(core.get_user_setting("NOTIFY_BY_EMAIL", self.alice))
+        context = {"part": self.part, "link": "x", "template": {"html": "x", "subject": "x"}}
+        self.plugin.send_notification(self.part, "part.notify_low_stock", [self.alice], context)
+        ours = Delivery.objects.filter(channel="email").count()
+        self.assertEqual(ours, 0 if self.plugin.core_email_runs_first() else 1)
+        self.assertFalse(core.get_user_setting("NOTIFY_BY_EMAIL", self.alice))
+        other = Part.objects.create(name="M4 nut", category=self.child, minimum_stock=5)
+        self.plugin.send_notification(
+            other, "part.notify_low_stock", [self.alice], {**context, "part": other}
+        )
+        self.assertEqual(
+            Delivery.objects.filter(channel="email", title="Low stock: M4 nut").count(), 1
+        )
+
+    def test_settings_validation_errors(self):
+        config = self.plugin.plugin_config()
+        for key, value, text in [
+            ("SLACK_WEBHOOK_URL", "http://hooks.slack.com/services/x", "https"),
+            ("DISCORD_WEBHOOK_URL", "https://evil.example.com/api/webhooks/1/x", "discord.com"),
+            ("ROUTES", '[{"to": ["slack:default"]}]', "matches nothing"),
+            ("GROUP_INTERVAL", "-5", "0 or more"),
+        ]:
+            setting = PluginSetting(plugin=config, key=key, value=value)
+            with self.assertRaises(ValidationError) as err:
+                setting.full_clean()
+            self.assertIn(text, str(err.exception))
+
+    def test_build_shortfall_lists_short_lines(self):
+        from build.models import Build
+        from part.models import BomItem
+
+        assembly = Part.objects.create(name="Widget", category=self.child, assembly=True)
+        BomItem.objects.create(part=assembly, sub_part=self.part, quantity=Decimal(4))
+        PartStar.objects.create(part=assembly, user=self.alice)
+        from build.tasks import check_build_stock
+
+        from inventree_notify_plus.intake import hand_over_email
+
+        hand_over_email([self.alice])
+
+        check_build_stock(
+            Build.objects.create(part=assembly, quantity=5, reference="BO-0042", title="x")
+        )
+        rows = Delivery.objects.filter(category="build.stock_required")
+        self.assertIn(
+            f"email:user:{self.alice.pk}", set(rows.values_list("destination", flat=True))
+        )
+        notice = rows.first().notice
+        self.assertEqual(notice["title"], "Build order BO-0042 lacks parts")
+        line = notice["lines"][0]
+        self.assertEqual(line["title"], "M3 screw")
+        self.assertEqual({f["label"]: f["value"] for f in line["facts"]}["required"], "20")
