@@ -169,5 +169,5 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
         notice = rows.first().notice
         self.assertEqual(notice["title"], "Build order BO-0042 lacks parts")
         line = notice["lines"][0]
-        self.assertEqual(line["title"], "M3 screw")
+        self.assertEqual(line["title"], self.part.full_name)
         self.assertEqual({f["label"]: f["value"] for f in line["facts"]}["required"], "20")
