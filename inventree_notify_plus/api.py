@@ -3,13 +3,15 @@
 - ``deliveries/``: the delivery log (filter by ?status=, ?channel=), with counts per status;
 - ``test/<channel>/``: send a test notice now and return the channel's exact answer;
 - ``preview/?part=<pk>&category=<category>``: which routes, destinations and users a
-  notification would reach.
+  notification would reach;
+- ``locations/``: each user's own stock-location subscriptions (any signed-in user).
 
-Admins only; destinations are masked, webhook URLs never leave the server.
+Admins only, except ``locations/``; destinations are masked, webhook URLs never leave the server.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.urls import path
@@ -115,38 +117,67 @@ class TestSendView(APIView):
 
 
 class PreviewView(APIView):
-    """What would happen: routes, destinations and users for a part and a category."""
+    """What would happen: routes, destinations and users for a part (or a part category).
+
+    ``?part=<pk>`` or ``?part_category=<pk>``, and ``&category=<notification category>``
+    (default: low stock). Nothing is sent or stored.
+    """
 
     permission_classes = [permissions.IsAdminUser]
 
     def get(self, request: Request) -> Response:
-        """Dry run of routing for ?part=<pk>&category=<category>."""
+        """Dry run of routing."""
         from InvenTree.helpers_model import construct_absolute_url
-        from part.models import Part
+        from part.models import Part, PartCategory
 
         from . import inventree_notices
-        from .intake import recipients_for
+        from .intake import location_managers, recipients_for
         from .subscribers import part_subscribers
 
         plugin = _plugin()
-        try:
-            part = Part.objects.get(pk=int(request.query_params.get("part", "")))
-        except (ValueError, Part.DoesNotExist):
-            return Response({"error": "give ?part=<primary key of an existing part>"}, status=400)
         category = request.query_params.get("category", inventree_notices.LOW_STOCK)
-        notice = inventree_notices.low_stock_notice(
-            part, construct_absolute_url(part.get_absolute_url())
+        locations: list[int] = []
+        try:
+            if "part" in request.query_params:
+                part = Part.objects.get(pk=int(request.query_params["part"]))
+                notice = inventree_notices.low_stock_notice(
+                    part, construct_absolute_url(part.get_absolute_url())
+                )
+                users = part_subscribers(part)
+                locations, managers = location_managers(part, users)
+                users += managers
+            else:
+                cat = PartCategory.objects.get(
+                    pk=int(request.query_params.get("part_category", ""))
+                )
+                notice = Notice(
+                    uid="preview",
+                    category=category,
+                    title=f"Preview for {cat.pathstring}",
+                    summary="",
+                    scope={
+                        "part_category_path": [c.pk for c in cat.get_ancestors(include_self=True)]
+                    },
+                )
+                users = cat.get_subscribers()
+        except (ValueError, Part.DoesNotExist, PartCategory.DoesNotExist):
+            return Response(
+                {"error": "give ?part=<pk> or ?part_category=<pk> of an existing object"},
+                status=400,
+            )
+        notice = replace(
+            notice, category=category, scope={**notice.scope, "location_path": locations}
         )
-        notice = Notice(**{**notice.__dict__, "category": category})
         config = plugin.routing_config()
-        matched = [i + 1 for i, r in enumerate(config.routes) if r.matches(notice)]
-        users = part_subscribers(part)
-        planned = routing.plan(notice, recipients_for(plugin, users, {}), config, timezone.now())
+        planned = routing.plan(
+            notice, recipients_for(plugin, users, {}, hand_over=False), config, timezone.now()
+        )
         return Response(
             {
-                "part": part.pk,
                 "category": category,
-                "matching_routes": matched,
+                "matching_routes": [
+                    i + 1 for i, r in enumerate(config.routes) if r.matches(notice)
+                ],
                 "deliveries": [
                     {
                         "channel": p.channel,
@@ -156,12 +187,65 @@ class PreviewView(APIView):
                     }
                     for p in planned
                 ],
-                "subscribers": [u.get_username() for u in users],
+                "recipients": sorted(u.get_username() for u in users),
             }
         )
 
 
+class LocationSubscriptionView(APIView):
+    """The requesting user's stock-location subscriptions (location managers).
+
+    GET lists them; POST {"location": pk} subscribes to a location and its sublocations;
+    DELETE {"location": pk} unsubscribes.
+    """
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        """My subscribed locations."""
+        from .models import LocationSubscription
+
+        ids = LocationSubscription.objects.filter(user=request.user).values_list(
+            "location_id", flat=True
+        )
+        return Response({"locations": sorted(ids)})
+
+    def post(self, request: Request) -> Response:
+        """Subscribe to a location the user may view."""
+        from users.permissions import check_user_permission
+
+        from .models import LocationSubscription
+
+        location = self._location(request)
+        if location is None:
+            return Response(
+                {"error": "give {'location': <primary key of a stock location>}"}, status=400
+            )
+        if not check_user_permission(request.user, location, "view"):
+            return Response({"error": "you may not view this stock location"}, status=403)
+        LocationSubscription.objects.get_or_create(user=request.user, location_id=location.pk)
+        return Response({"subscribed": location.pk, "path": location.pathstring}, status=201)
+
+    def delete(self, request: Request) -> Response:
+        """Unsubscribe."""
+        from .models import LocationSubscription
+
+        location = self._location(request)
+        pk = location.pk if location is not None else request.data.get("location")
+        deleted, _ = LocationSubscription.objects.filter(user=request.user, location_id=pk).delete()
+        return Response({"unsubscribed": bool(deleted)})
+
+    def _location(self, request: Request) -> Any:
+        from stock.models import StockLocation
+
+        try:
+            return StockLocation.objects.get(pk=int(request.data.get("location", "")))
+        except (TypeError, ValueError, StockLocation.DoesNotExist):
+            return None
+
+
 urlpatterns = [
+    path("locations/", LocationSubscriptionView.as_view(), name="locations"),
     path("deliveries/", DeliveryLogView.as_view(), name="deliveries"),
     path("test/<str:channel>/", TestSendView.as_view(), name="test-send"),
     path("preview/", PreviewView.as_view(), name="preview"),

@@ -8,7 +8,7 @@ is asked to drain once the transaction commits.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from django.db import transaction
@@ -32,6 +32,11 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
     ):
         return False
     config = plugin.routing_config()
+    part = context.get("part")
+    locations: list[int] = []
+    if name == LOW_STOCK and part is not None and plugin.outbox_ready():
+        locations, managers = location_managers(part, users)
+        users = [*users, *managers]
     recipients = recipients_for(plugin, users, context)
     now = timezone.now()
 
@@ -51,7 +56,6 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
             )
         return bool(planned)
 
-    part = context.get("part")
     with transaction.atomic():
         episode = ""
         if name == LOW_STOCK and part is not None:
@@ -62,11 +66,33 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
                 )
                 return True
         notice = inventree_notices.notice_from_notification(target, category, context, episode)
+        if locations:
+            notice = replace(notice, scope={**notice.scope, "location_path": locations})
         planned = routing.plan(notice, recipients, config, now)
         created = outbox.enqueue(notice, planned, now)
     if created:
         transaction.on_commit(request_drain)
     return bool(planned)
+
+
+def location_managers(part: Any, users: list) -> tuple[list[int], list]:
+    """Locations holding the part, and their managers not already among ``users``.
+
+    Managers are users subscribed to the location (or one above it) in Notify Plus, and the
+    location's owners; like every recipient they need view permission on the part.
+    """
+    from users.permissions import check_user_permission
+
+    from .subscribers import location_subscribers, stock_location_ids
+
+    locations = stock_location_ids(part)
+    known = {u.pk for u in users if u is not None}
+    managers = [
+        u
+        for u in location_subscribers(locations)
+        if u.pk not in known and check_user_permission(u, part, "view")
+    ]
+    return locations, managers
 
 
 def request_drain() -> None:
@@ -80,13 +106,16 @@ def _offload(task: str, *args: Any) -> None:
     offload_task(task, *args, group="notify_plus")
 
 
-def recipients_for(plugin: Any, users: list, context: dict) -> list[routing.Recipient]:
+def recipients_for(
+    plugin: Any, users: list, context: dict, hand_over: bool = True
+) -> list[routing.Recipient]:
     """Each user with their Notify Plus preferences (two queries for any number of users).
 
     Email exactly once: InvenTree's own email method is always active and emails everybody in
     one message. Notify Plus switches its per-user 'Allow email notifications' off for the
     users it emails; where it was still on and InvenTree's method already ran for this
     notification, that email went out and Notify Plus does not send a second one.
+    ``hand_over=False`` for dry runs that must change nothing.
     """
     from InvenTree.helpers_email import get_email_for_user
     from plugin.models import PluginUserSetting
@@ -121,7 +150,8 @@ def recipients_for(plugin: Any, users: list, context: dict) -> list[routing.Reci
         if email_on and core_on:
             if core_first and core_sends and email:
                 wants = False  # InvenTree's own email already reached this user
-            _hand_over_email(user)
+            if hand_over:
+                _hand_over_email(user)
         quiet = routing.parse_quiet_hours_safe(pref(user, "NOTIFY_PLUS_QUIET_HOURS"))
         result.append(
             routing.Recipient(

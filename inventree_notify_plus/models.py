@@ -5,6 +5,7 @@ Installed by InvenTree when the admin enables app integration (``ENABLE_PLUGINS_
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -86,3 +87,28 @@ class Condition(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class LocationSubscription(models.Model):
+    """A user who manages a stock location (and its sublocations) and wants its notices.
+
+    InvenTree lets users star parts and part categories, not stock locations; location
+    *owners* are honoured too, this adds the explicit subscription (upstream issue 12323).
+    The location is stored by primary key so the outbox app needs no InvenTree model.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notify_plus_locations"
+    )
+    location_id = models.PositiveIntegerField(db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "location_id"], name="notifyplus_one_sub_per_location"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ location {self.location_id}"

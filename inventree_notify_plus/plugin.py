@@ -309,12 +309,34 @@ class NotifyPlusPlugin(
         sweep()
 
     def prune(self) -> None:
-        """Daily: delete deliveries older than NOTIFICATIONS_DELETE_DAYS."""
-        from .outbox import prune
+        """Daily: delete notifications and deliveries older than NOTIFICATIONS_DELETE_DAYS."""
+        from datetime import timedelta
 
+        from common.models import NotificationMessage
+
+        days = int(self.get_setting("NOTIFICATIONS_DELETE_DAYS") or 0)
+        if days <= 0:
+            return
+        cutoff = timezone.now() - timedelta(days=days)
+        messages, _ = NotificationMessage.objects.filter(creation__lt=cutoff).delete()
+        deleted = 0
         if self.outbox_ready():
-            deleted = prune(int(self.get_setting("NOTIFICATIONS_DELETE_DAYS") or 0))
-            logger.info("Notify Plus: pruned %s old deliveries", deleted)
+            from .outbox import prune
+
+            deleted = prune(days)
+        logger.info("Notify Plus: pruned %s notifications and %s deliveries", messages, deleted)
+
+    def integration_warnings(self) -> list[str]:
+        """Which InvenTree integrations the plugin needs are off, and what that costs."""
+        from common.settings import get_global_setting
+
+        needs = {
+            "ENABLE_PLUGINS_APP": "app integration is off: no outbox, no retries, no delivery log",
+            "ENABLE_PLUGINS_SCHEDULE": "schedule integration is off: no retries, digests or cleanup",
+            "ENABLE_PLUGINS_EVENTS": "event integration is off: stock recovery is noticed only by the sweep",
+            "ENABLE_PLUGINS_URL": "URL integration is off: no delivery log or test endpoints",
+        }
+        return [text for key, text in needs.items() if not get_global_setting(key, False)]
 
     # -- configuration -------------------------------------------------------------------------
 

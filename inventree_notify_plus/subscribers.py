@@ -1,4 +1,4 @@
-"""Who subscribes to a part, in a constant number of queries (InvenTree edge).
+"""Who subscribes to a part or manages a stock location (InvenTree edge).
 
 Same semantics as InvenTree's ``Part.get_subscribers()`` — stars on the part, on a template
 part above it, on its category or any parent category — but one query for the part tree, one
@@ -25,3 +25,49 @@ def part_subscribers(part: Any) -> list[Any]:
         )
         query |= Q(starred_categories__category__in=category_ids)
     return list(user_model.objects.filter(query, is_active=True).distinct().order_by("pk"))
+
+
+def stock_location_ids(part: Any) -> list[int]:
+    """Locations (and every location above them) holding stock of ``part`` or its variants."""
+    from stock.models import StockItem, StockLocation
+
+    variants = part.get_descendants(include_self=True)
+    held = set(
+        StockItem.objects.filter(part__in=variants, location__isnull=False)
+        .values_list("location_id", flat=True)
+        .distinct()
+    )
+    if not held:
+        return []
+    query = Q()
+    for loc in StockLocation.objects.filter(pk__in=held).only("tree_id", "lft", "rght"):
+        query |= Q(tree_id=loc.tree_id, lft__lte=loc.lft, rght__gte=loc.rght)
+    return sorted(StockLocation.objects.filter(query).values_list("pk", flat=True))
+
+
+def location_subscribers(location_ids: list[int]) -> list[Any]:
+    """Active users subscribed to, or owning, any of these locations."""
+    from stock.models import StockLocation
+
+    from .models import LocationSubscription
+
+    if not location_ids:
+        return []
+    user_model = get_user_model()
+    users = {
+        u.pk: u
+        for u in user_model.objects.filter(
+            pk__in=LocationSubscription.objects.filter(location_id__in=location_ids).values(
+                "user_id"
+            ),
+            is_active=True,
+        )
+    }
+    for location in StockLocation.objects.filter(
+        pk__in=location_ids, owner__isnull=False
+    ).select_related("owner"):
+        for owner in location.owner.get_related_owners(include_group=False):
+            user = owner.owner
+            if isinstance(user, user_model) and user.is_active:
+                users.setdefault(user.pk, user)
+    return [users[k] for k in sorted(users)]

@@ -133,6 +133,53 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
             Delivery.objects.filter(channel="email", title="Low stock: M4 nut").count(), 1
         )
 
+    def test_location_managers_hear_about_low_stock_held_there(self):
+        from stock.models import StockItem, StockLocation
+
+        from inventree_notify_plus.intake import hand_over_email
+        from inventree_notify_plus.models import LocationSubscription
+
+        store = StockLocation.objects.create(name="Store")
+        shelf = StockLocation.objects.create(name="Shelf A", parent=store)
+        StockItem.objects.create(part=self.part, location=shelf, quantity=3)
+        LocationSubscription.objects.create(user=self.carol, location_id=store.pk)
+        hand_over_email(User.objects.all())
+        self.plugin.send_notification(
+            self.part, "part.notify_low_stock", [self.alice], {"part": self.part, "link": "x"}
+        )
+        emails = set(Delivery.objects.filter(channel="email").values_list("destination", flat=True))
+        self.assertEqual(emails, {f"email:user:{self.alice.pk}", f"email:user:{self.carol.pk}"})
+        notice = Delivery.objects.first().notice
+        self.assertEqual(set(notice["scope"]["location_path"]), {store.pk, shelf.pk})
+
+    def test_routes_send_categories_to_their_channels(self):
+        self.plugin.set_setting(
+            "SLACK_EXTRA_WEBHOOKS", "purchasing=https://hooks.slack.com/services/T/B/p"
+        )
+        self.plugin.set_setting(
+            "ROUTES",
+            f'[{{"category": "part.notify_low_stock", "part_category": [{self.parent.pk}], "to": ["slack:purchasing"]}}]',
+        )
+        self.plugin.send_notification(
+            self.part, "part.notify_low_stock", [], {"part": self.part, "link": "x"}
+        )
+        self.assertEqual(
+            list(Delivery.objects.values_list("destination", flat=True)), ["slack:purchasing"]
+        )
+        other = PartCategory.objects.create(name="Electronics")
+        chip = Part.objects.create(name="Chip", category=other, minimum_stock=5)
+        self.plugin.send_notification(
+            chip, "part.notify_low_stock", [], {"part": chip, "link": "x"}
+        )
+        self.assertEqual(
+            sorted(
+                Delivery.objects.filter(title="Low stock: Chip").values_list(
+                    "destination", flat=True
+                )
+            ),
+            ["discord:default", "slack:default"],
+        )
+
     def test_settings_validation_errors(self):
         config = self.plugin.plugin_config()
         for key, value, text in [
@@ -140,6 +187,7 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
             ("DISCORD_WEBHOOK_URL", "https://evil.example.com/api/webhooks/1/x", "discord.com"),
             ("ROUTES", '[{"to": ["slack:default"]}]', "matches nothing"),
             ("GROUP_INTERVAL", "-5", "0 or more"),
+            ("SLACK_EXTRA_WEBHOOKS", "lab=https://example.com/services/x", "hooks.slack.com"),
         ]:
             setting = PluginSetting(plugin=config, key=key, value=value)
             with self.assertRaises(ValidationError) as err:
