@@ -15,7 +15,7 @@ _ZWSP = "\u200b"
 _SLACK_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 # Discord markdown: every character that starts formatting, a link, a heading or a quote.
-_DISCORD_MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()])")
+_DISCORD_MARKDOWN = re.compile(r"([\\*_~`|>#\[\]])")
 _DISCORD_MENTION = re.compile(r"@(?=(everyone|here|[!&]?\d))", re.IGNORECASE)
 
 

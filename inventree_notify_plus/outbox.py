@@ -244,7 +244,7 @@ class Dispatcher:
                 return None
         rows = list(
             Delivery.objects.filter(claim_token=claim, status=Status.SENDING).order_by(
-                "due_at", "id"
+                "created_at", "id"
             )
         )
         self._send(destination, channel, rows, claim, report)
