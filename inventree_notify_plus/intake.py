@@ -103,7 +103,9 @@ def request_drain() -> None:
 def _offload(task: str, *args: Any) -> None:
     from InvenTree.tasks import offload_task
 
-    offload_task(task, *args, group="notify_plus")
+    # force_async: InvenTree would otherwise run the task inline when it sees no worker,
+    # which would put sending into the web request.
+    offload_task(task, *args, group="notify_plus", force_async=True)
 
 
 def recipients_for(
@@ -188,15 +190,17 @@ def hand_over_email(users: Any) -> int:
     config = core.plugin_config() if core is not None else None
     if config is None:
         return 0
+    ids = [u.pk for u in users]
+    already_off = set(
+        PluginUserSetting.objects.filter(
+            plugin=config, key="NOTIFY_BY_EMAIL", user_id__in=ids, value__in=["False", "false", "0"]
+        ).values_list("user_id", flat=True)
+    )
     changed = 0
     for user in users:
-        current = PluginUserSetting.objects.filter(
-            plugin=config, user=user, key="NOTIFY_BY_EMAIL"
-        ).first()
-        if current is not None and current.value.lower() in ("false", "0"):
-            continue
-        PluginUserSetting.set_setting("NOTIFY_BY_EMAIL", False, None, user=user, plugin=config)
-        changed += 1
+        if user.pk not in already_off:
+            PluginUserSetting.set_setting("NOTIFY_BY_EMAIL", False, None, user=user, plugin=config)
+            changed += 1
     if changed:
         logger.info("Notify Plus: took over email delivery for %s user(s)", changed)
     return changed
