@@ -74,7 +74,13 @@ class DeliveryLogView(APIView):
             limit = min(MAX_ROWS, max(1, int(request.query_params.get("limit", 100))))
         except ValueError:
             limit = 100
-        return Response({"counts": outbox.counts(), "results": [_row(d) for d in rows[:limit]]})
+        return Response(
+            {
+                "counts": outbox.counts(),
+                "warnings": _plugin().integration_warnings(),
+                "results": [_row(d) for d in rows[:limit]],
+            }
+        )
 
 
 class TestSendView(APIView):

@@ -31,6 +31,7 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
         "NOTIFICATIONS_OTHER", cache=False
     ):
         return False
+    _warn_once(plugin)
     config = plugin.routing_config()
     part = context.get("part")
     locations: list[int] = []
@@ -73,6 +74,17 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
     if created:
         transaction.on_commit(request_drain)
     return bool(planned)
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(plugin: Any) -> None:
+    """Say in the log, once per process, which InvenTree integrations are off and the cost."""
+    for text in plugin.integration_warnings():
+        if text not in _warned:
+            _warned.add(text)
+            logger.warning("Notify Plus: %s (Settings > Plugins)", text)
 
 
 def location_managers(part: Any, users: list) -> tuple[list[int], list]:
