@@ -227,6 +227,8 @@ class SmtpStandIn:
         self.fail_fraction = fail_fraction
         self.rng = random.Random(seed)
         self.messages: list[tuple[list[str], Message]] = []
+        self.requests = 0  # RCPT commands answered
+        self.refused = 0  # of which refused (scripted or by fail_fraction)
         self.lock = threading.Lock()
         self.controller = Controller(_SmtpHandler(self), hostname=LOOPBACK, port=free_port())
 
@@ -249,10 +251,13 @@ class SmtpStandIn:
 
     def _decide(self, address: str) -> str | None:
         with self.lock:
+            self.requests += 1
             queue = self.script.get(address)
             if queue:
+                self.refused += 1
                 return queue.popleft()
             if self.fail_fraction and self.rng.random() < self.fail_fraction:
+                self.refused += 1
                 return "451 4.3.0 Temporary failure, try again later"
         return None
 

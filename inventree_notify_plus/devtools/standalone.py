@@ -1,0 +1,83 @@
+"""Run the outbox outside InvenTree: plain Django on a SQLite file, loopback destinations.
+
+Used by the fault-injection and burst-benchmark scripts (``scripts/``); nothing here is
+imported by the plugin.
+"""
+
+from __future__ import annotations
+
+from ..channels.base import Destination, Skip
+from ..notice import Fact, Notice, Severity, stable_uid
+
+
+def setup_django(db_path: str, smtp_port: int) -> None:
+    """Configure Django standalone (SQLite file at ``db_path``, SMTP on loopback) and migrate."""
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.configure(
+        SECRET_KEY="notify-plus-devtools",  # noqa: S106 - local loopback runs only
+        USE_TZ=True,
+        TIME_ZONE="UTC",
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "inventree_notify_plus",
+        ],
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": db_path,
+                "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+            }
+        },
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=smtp_port,
+        DEFAULT_FROM_EMAIL="inventree@example.com",
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+    )
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+class StaticDirectory:
+    """Destinations by outbox key (``slack:default``, ``email:user:3``), fixed in advance."""
+
+    def __init__(self, destinations: dict[str, Destination | Skip] | None = None) -> None:
+        self.destinations: dict[str, Destination | Skip] = dict(destinations or {})
+        self.deleted: set[str] = set()
+
+    def add(self, destination: Destination) -> StaticDirectory:
+        """Register ``destination`` under its key."""
+        self.destinations[destination.key] = destination
+        return self
+
+    def resolve(self, key: str) -> Destination | Skip:
+        """The destination stored for ``key``."""
+        return self.destinations.get(key, Skip(f"unknown destination '{key}'"))
+
+    def target_exists(self, object_ref: str) -> bool:
+        """Every object exists unless marked deleted."""
+        return object_ref not in self.deleted
+
+
+def low_stock_notice(name: str, n: int) -> Notice:
+    """A low-stock notice shaped like the one the plugin builds from InvenTree."""
+    return Notice(
+        uid=stable_uid("low", name, n),
+        category="part.notify_low_stock",
+        title=f"Low stock: {name}",
+        summary=f"Available stock 3 pcs is below the minimum of 10 pcs ({n}).",
+        link=f"http://inventree.local/part/{n}/",
+        severity=Severity.WARNING,
+        facts=(
+            Fact("Part", name),
+            Fact("IPN", f"SCR-{n:04d}"),
+            Fact("Available", "3 pcs"),
+            Fact("Minimum", "10 pcs"),
+            Fact("Shortfall", "7 pcs"),
+            Fact("Category", "Mechanical / Fasteners"),
+        ),
+    )
