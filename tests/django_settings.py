@@ -1,6 +1,6 @@
 """Plain Django settings for ring-1 tests: no InvenTree, a real SQLite database."""
 
-SECRET_KEY = "notify-plus-tests"  # noqa: S105
+SECRET_KEY = "notify-plus-tests"
 USE_TZ = True
 TIME_ZONE = "UTC"
 INSTALLED_APPS = [

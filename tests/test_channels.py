@@ -54,7 +54,11 @@ def test_discord_message_arrives_without_pings(discord, channels):
 @pytest.mark.parametrize(
     ("answer", "outcome", "retry_after"),
     [
-        (Answer(429, {"message": "rate limited", "retry_after": 1.5, "global": False}), Outcome.RETRY, 1.5),
+        (
+            Answer(429, {"message": "rate limited", "retry_after": 1.5, "global": False}),
+            Outcome.RETRY,
+            1.5,
+        ),
         (Answer(502, "bad gateway"), Outcome.RETRY, None),
         (Answer(401, {"message": "Invalid Webhook Token", "code": 50027}), Outcome.PERMANENT, None),
         (Answer(404, {"message": "Unknown Webhook", "code": 10015}), Outcome.PERMANENT, None),
@@ -70,7 +74,10 @@ def test_discord_answers_classified(discord, channels, answer, outcome, retry_af
 def test_connection_refused_is_transient_and_hides_the_secret(channels):
     url = f"http://127.0.0.1:{free_port()}/api/webhooks/1234567890/SeCrEtToKeN"
     for kind in ("slack", "discord"):
-        result = channels[kind].send(dest(kind, url.replace("/api/webhooks", "/services") if kind == "slack" else url), [low_stock()])
+        result = channels[kind].send(
+            dest(kind, url.replace("/api/webhooks", "/services") if kind == "slack" else url),
+            [low_stock()],
+        )
         assert result.outcome == Outcome.RETRY
         assert "SeCrEtToKeN" not in result.detail
 
@@ -97,8 +104,12 @@ def test_email_one_message_per_recipient(smtp, channels):
 def test_email_smtp_codes(smtp, channels):
     smtp.refuse("temp@example.com", "451 4.3.0 Try again later")
     smtp.refuse("gone@example.com", "550 5.1.1 No such user")
-    temp = channels["email"].send(Destination("email", "e1", "temp@example.com", "t"), [low_stock()])
-    gone = channels["email"].send(Destination("email", "e2", "gone@example.com", "g"), [low_stock()])
+    temp = channels["email"].send(
+        Destination("email", "e1", "temp@example.com", "t"), [low_stock()]
+    )
+    gone = channels["email"].send(
+        Destination("email", "e2", "gone@example.com", "g"), [low_stock()]
+    )
     assert temp.outcome == Outcome.RETRY and temp.status == 451
     assert gone.outcome == Outcome.PERMANENT and gone.status == 550
     assert "g***@example.com" in gone.detail and smtp.messages == []

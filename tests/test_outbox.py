@@ -12,7 +12,8 @@ from django.utils import timezone
 from inventree_notify_plus.channels.base import Destination
 from inventree_notify_plus.devtools.standins import Answer
 from inventree_notify_plus.models import Delivery
-from inventree_notify_plus.outbox import Dispatcher, PlannedDelivery, RetryPolicy, Skip, counts, enqueue, prune
+from inventree_notify_plus.outbox import Dispatcher, RetryPolicy, Skip, counts, enqueue, prune
+from inventree_notify_plus.routing import PlannedDelivery
 
 from .conftest import StaticDirectory, low_stock
 
@@ -30,7 +31,9 @@ def email_plan(user, **kw):
 
 
 def dispatcher(directory, channels, interval=0.0, policy=FAST):
-    return Dispatcher(directory, channels, policy=policy, group_interval=timedelta(seconds=interval))
+    return Dispatcher(
+        directory, channels, policy=policy, group_interval=timedelta(seconds=interval)
+    )
 
 
 def test_anchor_429_429_500_500_503_loses_nothing(slack, channels):
@@ -42,7 +45,9 @@ def test_anchor_429_429_500_500_503_loses_nothing(slack, channels):
         Answer(500, "internal_error"),
         Answer(503),
     )
-    directory = StaticDirectory(slack_default=Destination("slack", "slack:default", slack.url, "slack"))
+    directory = StaticDirectory(
+        slack_default=Destination("slack", "slack:default", slack.url, "slack")
+    )
     d = dispatcher(directory, channels)
     for n in range(10):
         enqueue(low_stock(f"Part {n}", n), [slack_plan()])
@@ -87,7 +92,9 @@ def test_smtp_451_retried_then_delivered_once_550_failed_not_retried(smtp, chann
 
 def test_discord_429_retry_after_reschedules_without_sleeping_long(discord, channels):
     discord.then(Answer(429, {"message": "rate limited", "retry_after": 0.6, "global": False}))
-    directory = StaticDirectory(discord_default=Destination("discord", "discord:default", discord.url, "discord"))
+    directory = StaticDirectory(
+        discord_default=Destination("discord", "discord:default", discord.url, "discord")
+    )
     enqueue(low_stock(), [PlannedDelivery("discord", "discord:default", "discord")])
     d = dispatcher(directory, channels)
     assert d.run_once() == 0.0  # sent once, got 429
@@ -99,7 +106,9 @@ def test_discord_429_retry_after_reschedules_without_sleeping_long(discord, chan
 
 def test_permanent_webhook_failure_recorded_not_retried(slack, channels):
     slack.then(Answer(404, "no_service"))
-    directory = StaticDirectory(slack_default=Destination("slack", "slack:default", slack.url, "slack"))
+    directory = StaticDirectory(
+        slack_default=Destination("slack", "slack:default", slack.url, "slack")
+    )
     enqueue(low_stock(), [slack_plan()])
     dispatcher(directory, channels).drain(budget_seconds=3)
     row = Delivery.objects.get()
@@ -109,12 +118,18 @@ def test_permanent_webhook_failure_recorded_not_retried(slack, channels):
 
 def test_transient_failures_give_up_after_max_attempts(slack, channels):
     slack.then(*[Answer(500, "internal_error")] * 3)
-    directory = StaticDirectory(slack_default=Destination("slack", "slack:default", slack.url, "slack"))
+    directory = StaticDirectory(
+        slack_default=Destination("slack", "slack:default", slack.url, "slack")
+    )
     enqueue(low_stock(), [slack_plan()])
     policy = RetryPolicy(base_seconds=0.01, cap_seconds=0.02, max_attempts=3)
     dispatcher(directory, channels, policy=policy).drain(budget_seconds=5)
     row = Delivery.objects.get()
-    assert row.status == "failed" and row.attempts == 3 and "gave up after 3 attempts" in row.last_error
+    assert (
+        row.status == "failed"
+        and row.attempts == 3
+        and "gave up after 3 attempts" in row.last_error
+    )
     assert slack.accepted == []
 
 
@@ -123,21 +138,29 @@ def test_skips_deleted_target_and_inactive_user_without_blocking_others(smtp, ch
         email_user_1=Destination("email", "email:user:1", "alice@example.com", "alice"),
         email_user_2=Skip("the user is inactive"),
     )
-    deleted = low_stock("Gone part", 99, )
+    deleted = low_stock(
+        "Gone part",
+        99,
+    )
     deleted = deleted.__class__(**{**deleted.__dict__, "object_ref": "part.part:99"})
     directory.deleted.add("part.part:99")
     enqueue(deleted, [email_plan(1)])
     enqueue(low_stock(), [email_plan(1), email_plan(2)])
     dispatcher(directory, channels).drain(budget_seconds=5)
     statuses = {(r.title, r.destination): (r.status, r.last_error) for r in Delivery.objects.all()}
-    assert statuses[("Low stock: Gone part", "email:user:1")] == ("skipped", "the object was deleted before sending")
+    assert statuses[("Low stock: Gone part", "email:user:1")] == (
+        "skipped",
+        "the object was deleted before sending",
+    )
     assert statuses[("Low stock: M3 screw", "email:user:2")] == ("skipped", "the user is inactive")
     assert statuses[("Low stock: M3 screw", "email:user:1")][0] == "sent"
     assert len(smtp.messages) == 1
 
 
 def test_burst_is_grouped_into_a_digest(slack, channels):
-    directory = StaticDirectory(slack_default=Destination("slack", "slack:default", slack.url, "slack"))
+    directory = StaticDirectory(
+        slack_default=Destination("slack", "slack:default", slack.url, "slack")
+    )
     d = dispatcher(directory, channels, interval=0.5)
     enqueue(low_stock("First", 0), [slack_plan()])
     d.run_once()
@@ -152,7 +175,10 @@ def test_burst_is_grouped_into_a_digest(slack, channels):
 
 def test_concurrent_dispatchers_send_each_delivery_once(smtp, channels):
     directory = StaticDirectory(
-        **{f"email_user_{u}": Destination("email", f"email:user:{u}", f"u{u}@example.com", f"u{u}") for u in range(8)}
+        **{
+            f"email_user_{u}": Destination("email", f"email:user:{u}", f"u{u}@example.com", f"u{u}")
+            for u in range(8)
+        }
     )
     for n in range(5):
         enqueue(low_stock(f"P{n}", n), [email_plan(u) for u in range(8)])
@@ -185,10 +211,14 @@ def test_worker_killed_mid_send_is_not_resent(channels):
 
 
 def test_email_digest_waits_for_its_time(smtp, channels):
-    directory = StaticDirectory(email_user_1=Destination("email", "email:user:1", "alice@example.com", "alice"))
+    directory = StaticDirectory(
+        email_user_1=Destination("email", "email:user:1", "alice@example.com", "alice")
+    )
     later = timezone.now() + timedelta(seconds=0.6)
     for n in range(3):
-        enqueue(low_stock(f"P{n}", n), [PlannedDelivery("email", "email:user:1", "alice", due_at=later)])
+        enqueue(
+            low_stock(f"P{n}", n), [PlannedDelivery("email", "email:user:1", "alice", due_at=later)]
+        )
     d = dispatcher(directory, channels)
     d.run_once()
     assert smtp.messages == []
@@ -201,8 +231,13 @@ def test_prune_keeps_pending_and_recent(channels):
     enqueue(low_stock("old", 1), [slack_plan()])
     enqueue(low_stock("new", 2), [slack_plan()])
     enqueue(low_stock("waiting", 3), [email_plan(1)])
-    Delivery.objects.filter(title__in=["Low stock: old", "Low stock: waiting"]).update(created_at=timezone.now() - timedelta(days=40))
+    Delivery.objects.filter(title__in=["Low stock: old", "Low stock: waiting"]).update(
+        created_at=timezone.now() - timedelta(days=40)
+    )
     Delivery.objects.exclude(title="Low stock: waiting").update(status="sent")
     assert prune(30) == 1
     assert prune(0) == 0
-    assert sorted(Delivery.objects.values_list("title", flat=True)) == ["Low stock: new", "Low stock: waiting"]
+    assert sorted(Delivery.objects.values_list("title", flat=True)) == [
+        "Low stock: new",
+        "Low stock: waiting",
+    ]

@@ -37,9 +37,14 @@ def _mrkdwn_texts(payload):
 def test_slack_single_notice_has_header_fields_and_button():
     payload = SlackChannel(CTX).render(SLACK, [low_stock()])
     blocks = payload["blocks"]
-    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "Low stock: M3 screw", "emoji": False}}
+    assert blocks[0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "Low stock: M3 screw", "emoji": False},
+    }
     fields = [f["text"] for b in blocks if "fields" in b for f in b["fields"]]
-    assert "Available: 3 pcs" in fields and "Shortfall: 7 pcs" in fields and "IPN: SCR-003" in fields
+    assert (
+        "Available: 3 pcs" in fields and "Shortfall: 7 pcs" in fields and "IPN: SCR-003" in fields
+    )
     buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
     assert buttons[0]["url"] == "http://inventree.local/part/1/"
 
@@ -129,7 +134,9 @@ def test_email_subject_text_and_escaped_html():
 
 def test_email_digest_lists_everything():
     message = EmailChannel(CTX).render(ALICE, [low_stock("A", 1), shortfall()])
-    assert message["subject"] == "[Workshop] 2 notifications: Low stock (1), Build order shortfall (1)"
+    assert (
+        message["subject"] == "[Workshop] 2 notifications: Low stock (1), Build order shortfall (1)"
+    )
     assert "Low stock: A" in message["text"] and "Resistor 10k" in message["text"]
 
 

@@ -77,13 +77,18 @@ def test_non_negative():
 
 
 def test_destinations_and_routes_errors():
-    dests = routing.parse_destinations("slack", "purchasing=https://hooks.slack.com/services/a lab=https://hooks.slack.com/services/b")
+    dests = routing.parse_destinations(
+        "slack",
+        "purchasing=https://hooks.slack.com/services/a lab=https://hooks.slack.com/services/b",
+    )
     assert [d.key for d in dests] == ["slack:purchasing", "slack:lab"]
     with pytest.raises(ValidationError, match="name=URL"):
         routing.parse_destinations("slack", "https://hooks.slack.com/services/a")
     known = {"slack:purchasing", "slack:default"}
     with pytest.raises(ValidationError, match="unknown destination 'slack:nowhere'"):
-        routing.parse_routes('[{"category": "part.notify_low_stock", "to": ["slack:nowhere"]}]', known)
+        routing.parse_routes(
+            '[{"category": "part.notify_low_stock", "to": ["slack:nowhere"]}]', known
+        )
     with pytest.raises(ValidationError, match="matches nothing"):
         routing.parse_routes('[{"to": ["slack:purchasing"]}]', known)
     with pytest.raises(ValidationError, match="JSON"):
