@@ -75,6 +75,7 @@ def test_slack_digest_stays_within_block_limits():
     assert len(payload["blocks"]) <= 50
     assert payload["blocks"][0]["text"]["text"] == "300 notifications: Low stock (300)"
     assert "and 255 more" in blocks_text(payload)
+    assert "http://inventree.local/web/notifications/" in blocks_text(payload)
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in payload["blocks"])
 
 

@@ -76,6 +76,11 @@ class RenderContext:
     instance_name: str = "InvenTree"
     site_url: str = ""
 
+    @property
+    def notifications_url(self) -> str:
+        """InvenTree's notification inbox, where every notice of a long digest is listed."""
+        return f"{self.site_url.rstrip('/')}/web/notifications/" if self.site_url else ""
+
 
 @dataclass(frozen=True)
 class RateLimit:

@@ -98,7 +98,7 @@ class DiscordChannel(Channel):
         """One embed whose description lists each notice as a link, 'and N more' past the limit."""
         worst = max((n.severity for n in notices), key=list(Severity).index)
         lines: list[str] = []
-        budget = MAX_DESCRIPTION - 40
+        budget = MAX_DESCRIPTION - 120 - len(self.context.notifications_url)
         shown = 0
         for notice in notices[: self.max_items]:
             title = discord_text(truncate(notice.title, 120))
@@ -111,7 +111,9 @@ class DiscordChannel(Channel):
             budget -= len(line) + 1
             shown += 1
         if shown < len(notices):
-            lines.append(f"… and {len(notices) - shown} more")
+            more = f"… and {len(notices) - shown} more"
+            url = self.context.notifications_url
+            lines.append(f"{more}: [see all in InvenTree]({url})" if url else more)
         embed = DiscordEmbed(
             title=truncate(discord_text(digest_headline(notices)), MAX_TITLE),
             description="\n".join(lines),

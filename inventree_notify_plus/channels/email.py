@@ -67,6 +67,7 @@ class EmailChannel(Channel):
             "recipient": destination.recipient_name,
             "instance": self.context.instance_name,
             "site_url": self.context.site_url,
+            "notifications_url": self.context.notifications_url,
         }
         return {
             "subject": self.subject(notices),

@@ -140,12 +140,13 @@ class SlackChannel(Channel):
                 section["accessory"] = _button(notice.link, "Open")
             blocks.append(section)
         if len(notices) > len(shown):
-            blocks.append(
-                {
-                    "type": "context",
-                    "elements": [_plain(f"… and {len(notices) - len(shown)} more", 200)],
-                }
-            )
+            more: dict[str, Any] = {
+                "type": "section",
+                "text": _plain(f"… and {len(notices) - len(shown)} more", 200),
+            }
+            if self.context.notifications_url:
+                more["accessory"] = _button(self.context.notifications_url, "See all in InvenTree")
+            blocks.append(more)
         blocks.append({"type": "context", "elements": [_plain(self.context.instance_name, 200)]})
         return blocks
 
