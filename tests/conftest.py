@@ -6,9 +6,9 @@ import pytest
 
 from inventree_notify_plus.channels import DiscordChannel, EmailChannel, RenderContext, SlackChannel
 from inventree_notify_plus.channels.base import Destination, RateLimit
+from inventree_notify_plus.devtools.standalone import StaticDirectory, low_stock_notice
 from inventree_notify_plus.devtools.standins import SmtpStandIn, WebhookStandIn
-from inventree_notify_plus.notice import Fact, Line, Notice, Severity, stable_uid
-from inventree_notify_plus.outbox import Skip
+from inventree_notify_plus.notice import Fact, Line, Notice, stable_uid
 
 EVIL = "@everyone <!channel> **x**"
 
@@ -42,26 +42,9 @@ def smtp(settings):
         yield server
 
 
-def low_stock(name: str = "M3 screw", n: int = 1, **extra) -> Notice:
+def low_stock(name: str = "M3 screw", n: int = 1) -> Notice:
     """A low-stock notice like the plugin builds from InvenTree."""
-    return Notice(
-        uid=stable_uid("low", name, n),
-        category="part.notify_low_stock",
-        title=f"Low stock: {name}",
-        summary=f"Available stock 3 pcs is below the minimum of 10 pcs ({n}).",
-        link=f"http://inventree.local/part/{n}/",
-        severity=Severity.WARNING,
-        facts=(
-            Fact("Part", name),
-            Fact("IPN", "SCR-003"),
-            Fact("Available", "3 pcs"),
-            Fact("Minimum", "10 pcs"),
-            Fact("Shortfall", "7 pcs"),
-            Fact("Category", "Mechanical / Fasteners"),
-        ),
-        object_ref="",
-        **extra,
-    )
+    return low_stock_notice(name, n)
 
 
 def shortfall() -> Notice:
@@ -87,18 +70,12 @@ def shortfall() -> Notice:
     )
 
 
-class StaticDirectory:
+def directory(*destinations: Destination) -> StaticDirectory:
     """Destinations by key, as the plugin's directory would resolve them."""
-
-    def __init__(self, **destinations: Destination | Skip) -> None:
-        self.destinations = destinations
-        self.deleted: set[str] = set()
-
-    def resolve(self, key: str) -> Destination | Skip:
-        return self.destinations.get(key.replace(":", "_"), Skip("unknown"))
-
-    def target_exists(self, object_ref: str) -> bool:
-        return object_ref not in self.deleted
+    found = StaticDirectory()
+    for destination in destinations:
+        found.add(destination)
+    return found
 
 
 def fast(channel):

@@ -15,7 +15,8 @@ from inventree_notify_plus.models import Delivery
 from inventree_notify_plus.outbox import Dispatcher, RetryPolicy, Skip, counts, enqueue, prune
 from inventree_notify_plus.routing import PlannedDelivery
 
-from .conftest import StaticDirectory, low_stock
+from .conftest import directory as make_directory
+from .conftest import low_stock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,9 +46,7 @@ def test_anchor_429_429_500_500_503_loses_nothing(slack, channels):
         Answer(500, "internal_error"),
         Answer(503),
     )
-    directory = StaticDirectory(
-        slack_default=Destination("slack", "slack:default", slack.url, "slack")
-    )
+    directory = make_directory(Destination("slack", "slack:default", slack.url, "slack"))
     d = dispatcher(directory, channels)
     for n in range(10):
         enqueue(low_stock(f"Part {n}", n), [slack_plan()])
@@ -78,9 +77,9 @@ def test_same_notice_enqueued_twice_is_one_delivery(channels):
 def test_smtp_451_retried_then_delivered_once_550_failed_not_retried(smtp, channels):
     smtp.refuse("alice@example.com", "451 4.3.0 Try later", "451 4.3.0 Try later")
     smtp.refuse("gone@example.com", "550 5.1.1 No such user")
-    directory = StaticDirectory(
-        email_user_1=Destination("email", "email:user:1", "alice@example.com", "alice"),
-        email_user_2=Destination("email", "email:user:2", "gone@example.com", "gone"),
+    directory = make_directory(
+        Destination("email", "email:user:1", "alice@example.com", "alice"),
+        Destination("email", "email:user:2", "gone@example.com", "gone"),
     )
     enqueue(low_stock(), [email_plan(1), email_plan(2)])
     dispatcher(directory, channels).drain(budget_seconds=10)
@@ -92,9 +91,7 @@ def test_smtp_451_retried_then_delivered_once_550_failed_not_retried(smtp, chann
 
 def test_discord_429_retry_after_reschedules_without_sleeping_long(discord, channels):
     discord.then(Answer(429, {"message": "rate limited", "retry_after": 0.6, "global": False}))
-    directory = StaticDirectory(
-        discord_default=Destination("discord", "discord:default", discord.url, "discord")
-    )
+    directory = make_directory(Destination("discord", "discord:default", discord.url, "discord"))
     enqueue(low_stock(), [PlannedDelivery("discord", "discord:default", "discord")])
     d = dispatcher(directory, channels)
     assert d.run_once() == 0.0  # sent once, got 429
@@ -106,9 +103,7 @@ def test_discord_429_retry_after_reschedules_without_sleeping_long(discord, chan
 
 def test_permanent_webhook_failure_recorded_not_retried(slack, channels):
     slack.then(Answer(404, "no_service"))
-    directory = StaticDirectory(
-        slack_default=Destination("slack", "slack:default", slack.url, "slack")
-    )
+    directory = make_directory(Destination("slack", "slack:default", slack.url, "slack"))
     enqueue(low_stock(), [slack_plan()])
     dispatcher(directory, channels).drain(budget_seconds=3)
     row = Delivery.objects.get()
@@ -118,9 +113,7 @@ def test_permanent_webhook_failure_recorded_not_retried(slack, channels):
 
 def test_transient_failures_give_up_after_max_attempts(slack, channels):
     slack.then(*[Answer(500, "internal_error")] * 3)
-    directory = StaticDirectory(
-        slack_default=Destination("slack", "slack:default", slack.url, "slack")
-    )
+    directory = make_directory(Destination("slack", "slack:default", slack.url, "slack"))
     enqueue(low_stock(), [slack_plan()])
     policy = RetryPolicy(base_seconds=0.01, cap_seconds=0.02, max_attempts=3)
     dispatcher(directory, channels, policy=policy).drain(budget_seconds=5)
@@ -134,10 +127,8 @@ def test_transient_failures_give_up_after_max_attempts(slack, channels):
 
 
 def test_skips_deleted_target_and_inactive_user_without_blocking_others(smtp, channels):
-    directory = StaticDirectory(
-        email_user_1=Destination("email", "email:user:1", "alice@example.com", "alice"),
-        email_user_2=Skip("the user is inactive"),
-    )
+    directory = make_directory(Destination("email", "email:user:1", "alice@example.com", "alice"))
+    directory.destinations["email:user:2"] = Skip("the user is inactive")
     deleted = low_stock(
         "Gone part",
         99,
@@ -158,9 +149,7 @@ def test_skips_deleted_target_and_inactive_user_without_blocking_others(smtp, ch
 
 
 def test_burst_is_grouped_into_a_digest(slack, channels):
-    directory = StaticDirectory(
-        slack_default=Destination("slack", "slack:default", slack.url, "slack")
-    )
+    directory = make_directory(Destination("slack", "slack:default", slack.url, "slack"))
     d = dispatcher(directory, channels, interval=0.5)
     enqueue(low_stock("First", 0), [slack_plan()])
     d.run_once()
@@ -174,11 +163,8 @@ def test_burst_is_grouped_into_a_digest(slack, channels):
 
 
 def test_concurrent_dispatchers_send_each_delivery_once(smtp, channels):
-    directory = StaticDirectory(
-        **{
-            f"email_user_{u}": Destination("email", f"email:user:{u}", f"u{u}@example.com", f"u{u}")
-            for u in range(8)
-        }
+    directory = make_directory(
+        *(Destination("email", f"email:user:{u}", f"u{u}@example.com", f"u{u}") for u in range(8))
     )
     for n in range(5):
         enqueue(low_stock(f"P{n}", n), [email_plan(u) for u in range(8)])
@@ -204,16 +190,14 @@ def test_concurrent_dispatchers_send_each_delivery_once(smtp, channels):
 def test_worker_killed_mid_send_is_not_resent(channels):
     enqueue(low_stock(), [slack_plan()])
     Delivery.objects.update(status="sending", claimed_at=timezone.now() - timedelta(minutes=10))
-    d = dispatcher(StaticDirectory(), channels)
+    d = dispatcher(make_directory(), channels)
     assert d.recover_stale() == 1
     row = Delivery.objects.get()
     assert row.status == "unknown" and "not sent again" in row.last_error
 
 
 def test_email_digest_waits_for_its_time(smtp, channels):
-    directory = StaticDirectory(
-        email_user_1=Destination("email", "email:user:1", "alice@example.com", "alice")
-    )
+    directory = make_directory(Destination("email", "email:user:1", "alice@example.com", "alice"))
     later = timezone.now() + timedelta(seconds=0.6)
     for n in range(3):
         enqueue(

@@ -43,7 +43,7 @@ def test_slack_single_notice_has_header_fields_and_button():
     }
     fields = [f["text"] for b in blocks if "fields" in b for f in b["fields"]]
     assert (
-        "Available: 3 pcs" in fields and "Shortfall: 7 pcs" in fields and "IPN: SCR-003" in fields
+        "Available: 3 pcs" in fields and "Shortfall: 7 pcs" in fields and "IPN: SCR-0001" in fields
     )
     buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
     assert buttons[0]["url"] == "http://inventree.local/part/1/"
