@@ -74,7 +74,44 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
             PartCategoryStar.objects.create(category=self.child, user=user)
         with CaptureQueriesContext(connection) as many:
             self.assertEqual(len(part_subscribers(self.part)), len(expected) + 20)
+        with CaptureQueriesContext(connection) as core:
+            self.assertEqual(len(self.part.get_subscribers()), len(expected) + 20)
+        print(
+            f"\nsubscriber lookup, {len(expected) + 20} subscribers: InvenTree get_subscribers "
+            f"{len(core)} queries, Notify Plus {len(many)} (with {len(expected)}: {len(few)})"
+        )
         self.assertEqual(len(few), len(many))
+
+    def test_queries_per_notice_do_not_grow_with_subscribers(self):
+        from inventree_notify_plus.intake import hand_over_email
+
+        def queries_for(subscribers: int) -> int:
+            part = Part.objects.create(
+                name=f"Part for {subscribers}", category=self.child, minimum_stock=5
+            )
+            users = []
+            for n in range(subscribers):
+                user = User.objects.create_user(
+                    f"s{subscribers}_{n}", f"s{subscribers}_{n}@example.com", "x"
+                )
+                PartStar.objects.create(part=part, user=user)
+                users.append(user)
+            hand_over_email(users)
+            context = {"part": part, "link": "x", "template": {"html": "x", "subject": "x"}}
+            with CaptureQueriesContext(connection) as queries:
+                self.plugin.send_notification(part, "part.notify_low_stock", users, context)
+            self.assertEqual(
+                Delivery.objects.filter(
+                    title=f"Low stock: {part.full_name}", channel="email"
+                ).count(),
+                subscribers,
+            )
+            return len(queries)
+
+        queries_for(1)  # warm up: settings rows are created on first read
+        few, many = queries_for(5), queries_for(50)
+        print(f"\nNotify Plus send_notification: {few} queries for 5 subscribers, {many} for 50")
+        self.assertEqual(few, many)
 
     def test_low_stock_routes_to_channels_and_each_subscriber_once(self):
         from part.tasks import notify_low_stock
