@@ -253,6 +253,8 @@ class Dispatcher:
     def _pace(self, destination: str, channel: Channel, now: datetime, grouping: bool) -> float:
         """Rate limit, Retry-After block and grouping interval; takes a token when it may send."""
         limit = channel.rate_limit
+        if limit is None and channel.kind == "email":
+            return 0.0  # mail has no rate limit and no grouping interval: no shared state to keep
         state, _ = DestinationState.objects.get_or_create(
             destination=destination,
             defaults={"tokens": float(limit.burst if limit else 1), "refilled_at": now},

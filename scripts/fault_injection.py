@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import re
 import signal
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from inventree_notify_plus.devtools.received import discord_titles, email_titles, slack_titles
 from inventree_notify_plus.devtools.standalone import (
     StaticDirectory,
     low_stock_notice,
@@ -98,60 +98,6 @@ def worker(
 
 # -- counting what arrived -----------------------------------------------------------------
 
-_DIGEST = re.compile(r"^\d+ notifications:")
-_MORE = re.compile(r"… and (\d+) more")
-_DISCORD_LINE = re.compile(r"^• \[(.*?)\]\(")
-_UNESCAPE = re.compile(r"\\(.)")
-
-
-def slack_titles(payload: dict) -> tuple[list[str], int]:
-    """Notice titles in a Slack message, and how many a digest only counted ('and N more')."""
-    blocks = payload.get("blocks", [])
-    header = blocks[0]["text"]["text"] if blocks else ""
-    if not _DIGEST.match(header):
-        return [header], 0
-    titles, hidden = [], 0
-    for block in blocks[1:]:
-        if block.get("type") == "section" and "text" in block:
-            titles.append(block["text"]["text"].split(": Available")[0])
-        for element in block.get("elements", []):
-            more = _MORE.search(element.get("text", ""))
-            if more:
-                hidden += int(more.group(1))
-    return titles, hidden
-
-
-def discord_titles(payload: dict) -> tuple[list[str], int]:
-    """Notice titles in a Discord message (embed title, or digest lines '• [title](link)')."""
-    embed = (payload.get("embeds") or [{}])[0]
-    title = _UNESCAPE.sub(r"\1", embed.get("title", ""))
-    if not _DIGEST.match(title):
-        return [title], 0
-    titles, hidden = [], 0
-    for line in embed.get("description", "").splitlines():
-        found = _DISCORD_LINE.match(line)
-        if found:
-            titles.append(_UNESCAPE.sub(r"\1", found.group(1)))
-        more = _MORE.search(line)
-        if more and line.startswith("…"):
-            hidden += int(more.group(1))
-    return titles, hidden
-
-
-def email_titles(message) -> tuple[list[str], int]:
-    """Notice titles in an email: its subject, or the '- title' lines of a digest's text."""
-    subject = str(message["Subject"]).removeprefix(f"[{INSTANCE}] ")
-    if not _DIGEST.match(subject):
-        return [subject], 0
-    text = ""
-    for part in message.walk():
-        if part.get_content_type() == "text/plain":
-            text = part.get_payload(decode=True).decode("utf-8", "replace")
-            break
-    titles = [ln[2:] for ln in text.splitlines() if ln.startswith("- Low stock: ")]
-    more = _MORE.search(text)
-    return titles, int(more.group(1)) if more else 0
-
 
 def received_pairs(slack, discord, smtp) -> tuple[Counter, int]:
     """(destination, notice title) -> times received; and notices only counted by digests."""
@@ -166,7 +112,7 @@ def received_pairs(slack, discord, smtp) -> tuple[Counter, int]:
         pairs.update(("discord:default", t) for t in titles)
         hidden += more
     for rcpts, message in list(smtp.messages):
-        titles, more = email_titles(message)
+        titles, more = email_titles(message, INSTANCE)
         for rcpt in rcpts:
             pairs.update((rcpt, t) for t in titles)
         hidden += more

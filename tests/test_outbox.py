@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from inventree_notify_plus.channels.base import Destination
+from inventree_notify_plus.devtools.received import slack_titles
 from inventree_notify_plus.devtools.standins import Answer
 from inventree_notify_plus.models import Delivery
 from inventree_notify_plus.outbox import Dispatcher, RetryPolicy, Skip, counts, enqueue, prune
@@ -53,18 +54,9 @@ def test_anchor_429_429_500_500_503_loses_nothing(slack, channels):
         d.run_once()
     d.drain(budget_seconds=20)
     assert counts()["sent"] == 10 and counts()["pending"] == 0
-    delivered = [t for payload in slack.accepted for t in notice_titles(payload)]
+    delivered = [t for payload in slack.accepted for t in slack_titles(payload)[0]]
     assert sorted(delivered) == sorted(f"Low stock: Part {n}" for n in range(10))
     assert slack.requests == len(slack.accepted) + 5
-
-
-def notice_titles(payload):
-    """The notices a Slack message carries: its header, or each digest section."""
-    blocks = payload["blocks"]
-    header = blocks[0]["text"]["text"]
-    if "notifications:" not in header:
-        return [header]
-    return [b["text"]["text"].split(": Available")[0] for b in blocks if b["type"] == "section"]
 
 
 def test_same_notice_enqueued_twice_is_one_delivery(channels):

@@ -6,6 +6,7 @@ import json
 
 from inventree_notify_plus.channels import DiscordChannel, EmailChannel, RenderContext, SlackChannel
 from inventree_notify_plus.channels.base import Destination
+from inventree_notify_plus.devtools.received import slack_titles
 from inventree_notify_plus.escaping import discord_text, slack_text
 
 from .conftest import EVIL, low_stock, shortfall
@@ -69,14 +70,24 @@ def test_slack_mentions_only_opted_in_members():
     assert not any("<!" in t for t in _mrkdwn_texts(payload))
 
 
-def test_slack_digest_stays_within_block_limits():
-    notices = [low_stock(f"Part {i}", i) for i in range(300)]
+def test_slack_digest_lists_each_notice_with_its_link_within_limits():
+    notices = [low_stock(f"Part {i}", i) for i in range(1000)]
     payload = SlackChannel(CTX).render(SLACK, notices)
     assert len(payload["blocks"]) <= 50
-    assert payload["blocks"][0]["text"]["text"] == "300 notifications: Low stock (300)"
-    assert "and 255 more" in blocks_text(payload)
-    assert "http://inventree.local/web/notifications/" in blocks_text(payload)
+    assert payload["blocks"][0]["text"]["text"] == "1000 notifications: Low stock (1000)"
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in payload["blocks"])
+    assert len(json.dumps(payload)) < 40000
+    titles, more = slack_titles(payload)
+    assert titles[0] == "Low stock: Part 0" and len(titles) + more == 1000 and len(titles) > 200
+    assert "<http://inventree.local/part/0/|Low stock: Part 0>" in blocks_text(payload)
+    assert "http://inventree.local/web/notifications/" in blocks_text(payload)
+
+
+def test_slack_digest_escapes_link_texts():
+    payload = SlackChannel(CTX).render(SLACK, [low_stock(EVIL, 1), low_stock("a|b>c", 2)])
+    for text in _mrkdwn_texts(payload):
+        assert "<!channel>" not in text
+    assert slack_titles(payload)[0] == [f"Low stock: {EVIL}", "Low stock: a|b>c"]
 
 
 def test_slack_shortfall_lists_each_short_line():

@@ -39,7 +39,7 @@ class EmailChannel(Channel):
 
     kind = "email"
     rate_limit = None
-    max_items = 500
+    max_items = 2000
 
     def subject(self, notices: Sequence[Notice]) -> str:
         """'[Instance] Low stock: M3 screw' or '[Instance] 5 notifications: …'."""

@@ -26,6 +26,8 @@ MAX_FIELDS = 10
 MAX_FIELD_TEXT = 2000
 MAX_BUTTON_TEXT = 75
 MAX_URL = 3000
+# Slack truncates messages past 40,000 characters; stay well inside.
+MAX_MESSAGE_CHARS = 36000
 
 # Errors after which a retry cannot succeed (https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks#handling_errors).
 PERMANENT_ERRORS = frozenset(
@@ -71,7 +73,6 @@ class SlackChannel(Channel):
     kind = "slack"
     # Slack allows about one message per second per webhook.
     rate_limit = RateLimit(burst=1, per_second=1.0)
-    max_items = 45  # items per digest message, leaving room for header/overflow blocks
 
     def render(
         self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
@@ -129,20 +130,44 @@ class SlackChannel(Channel):
         return blocks
 
     def _digest(self, notices: Sequence[Notice]) -> list[dict[str, Any]]:
+        """One line per notice with its link, packed into sections of up to 3000 characters.
+
+        Titles are escaped (``&``, ``<``, ``>``: Slack's control characters), so a link text
+        can neither become a mention nor break out of its ``<url|text>``.
+        """
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": _plain(digest_headline(notices), MAX_HEADER_CHARS)}
         ]
-        shown = notices[: self.max_items]
-        for notice in shown:
-            text = f"{notice.title}: {notice.summary}" if notice.summary else notice.title
-            section: dict[str, Any] = {"type": "section", "text": _plain(text, MAX_SECTION_TEXT)}
-            if notice.link:
-                section["accessory"] = _button(notice.link, "Open")
-            blocks.append(section)
-        if len(notices) > len(shown):
+        budget = MAX_MESSAGE_CHARS
+        current: list[str] = []
+        size = 0
+        shown = 0
+        for notice in notices:
+            title = slack_text(truncate(notice.title, 150)).replace("|", "¦")
+            line = f"• <{notice.link[:MAX_URL]}|{title}>" if notice.link else f"• {title}"
+            if notice.summary:
+                line += f" - {slack_text(truncate(notice.summary, 150))}"
+            if size + len(line) + 1 > MAX_SECTION_TEXT:
+                if len(blocks) >= MAX_BLOCKS - 3:
+                    break
+                blocks.append(
+                    {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(current)}}
+                )
+                current, size = [], 0
+            if budget - len(line) < 0:
+                break
+            current.append(line)
+            size += len(line) + 1
+            budget -= len(line) + 1
+            shown += 1
+        if current:
+            blocks.append(
+                {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(current)}}
+            )
+        if shown < len(notices):
             more: dict[str, Any] = {
                 "type": "section",
-                "text": _plain(f"… and {len(notices) - len(shown)} more", 200),
+                "text": _plain(f"… and {len(notices) - shown} more", 200),
             }
             if self.context.notifications_url:
                 more["accessory"] = _button(self.context.notifications_url, "See all in InvenTree")

@@ -1,0 +1,71 @@
+"""Read back what a stand-in received: which notices a Slack, Discord or email message carries.
+
+Tests and the measurement scripts count notices from what *arrived*, not from the outbox's
+own records; these parsers know the shapes the channels render (single notice or digest).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from email.message import Message
+from typing import Any
+
+_DIGEST = re.compile(r"^\d+ notifications:")
+_MORE = re.compile(r"… and (\d+) more")
+_SLACK_LINE = re.compile(r"^• (?:<[^|>]*\|(.*?)>|(.*?)(?: - |$))")
+_DISCORD_LINE = re.compile(r"^• (?:\[(.*?)\]\(|(.*?)(?: - |$))")
+_UNESCAPE = re.compile(r"\\(.)")
+
+
+def slack_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
+    """Notice titles in a Slack message, and how many a digest only counted ('and N more')."""
+    blocks = payload.get("blocks", [])
+    header = blocks[0]["text"]["text"] if blocks else ""
+    if not _DIGEST.match(header):
+        return [header], 0
+    titles, hidden = [], 0
+    for block in blocks[1:]:
+        text = block.get("text", {}).get("text", "") if block.get("type") == "section" else ""
+        for line in text.splitlines():
+            found = _SLACK_LINE.match(line)
+            if found:
+                titles.append(html.unescape(found.group(1) or found.group(2)).replace("¦", "|"))
+        more = _MORE.search(text)
+        if more:
+            hidden += int(more.group(1))
+    return titles, hidden
+
+
+def discord_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
+    """Notice titles in a Discord message (embed title, or digest lines '• [title](link)')."""
+    embed = (payload.get("embeds") or [{}])[0]
+    title = _UNESCAPE.sub(r"\1", embed.get("title", ""))
+    if not _DIGEST.match(title):
+        return [title], 0
+    titles, hidden = [], 0
+    for line in embed.get("description", "").splitlines():
+        found = _DISCORD_LINE.match(line)
+        if found:
+            titles.append(
+                _UNESCAPE.sub(r"\1", found.group(1) or found.group(2)).replace("@\u200b", "@")
+            )
+        more = _MORE.search(line)
+        if more and line.startswith("…"):
+            hidden += int(more.group(1))
+    return titles, hidden
+
+
+def email_titles(message: Message, instance: str) -> tuple[list[str], int]:
+    """Notice titles in an email: its subject, or the '- title' lines of a digest's text."""
+    subject = str(message["Subject"]).removeprefix(f"[{instance}] ")
+    if not _DIGEST.match(subject):
+        return [subject], 0
+    text = ""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            text = part.get_payload(decode=True).decode("utf-8", "replace")
+            break
+    titles = [ln[2:] for ln in text.splitlines() if ln.startswith("- ")]
+    more = _MORE.search(text)
+    return titles, int(more.group(1)) if more else 0
