@@ -233,7 +233,14 @@ class Dispatcher:
                 return None
             groupable = [r for r in rows if r.message_id != "single"]
             rows = groupable or rows[:1]
-            wait = self._pace(destination, channel, now, grouping=bool(groupable))
+            backlog = False
+            if len(rows) > 1:
+                fit = channel.capacity([Notice.from_dict(r.notice) for r in rows])
+                backlog = len(rows) > fit
+                rows = rows[:fit]
+            # A backlog larger than one message drains at the rate limit; the grouping
+            # interval applies once what is waiting fits one message.
+            wait = self._pace(destination, channel, now, grouping=bool(groupable) and not backlog)
             if wait > 0:
                 return wait
             ids = [r.pk for r in rows]

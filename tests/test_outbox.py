@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from inventree_notify_plus.channels.base import Destination
-from inventree_notify_plus.devtools.received import slack_titles
+from inventree_notify_plus.devtools.received import discord_titles, slack_titles
 from inventree_notify_plus.devtools.standins import Answer
 from inventree_notify_plus.models import Delivery
 from inventree_notify_plus.outbox import Dispatcher, RetryPolicy, Skip, counts, enqueue, prune
@@ -217,3 +217,16 @@ def test_prune_keeps_pending_and_recent(channels):
         "Low stock: new",
         "Low stock: waiting",
     ]
+
+
+def test_backlog_larger_than_a_message_is_split_not_summarised(discord, channels):
+    """1000 waiting notices: every one listed in some message, none as '... and N more'."""
+    destination = Destination("discord", "discord:default", discord.url, "discord")
+    plan = PlannedDelivery("discord", "discord:default", "discord")
+    for n in range(1000):
+        enqueue(low_stock(f"Part {n}", n), [plan])
+    dispatcher(make_directory(destination), channels, interval=0.5).drain(budget_seconds=30)
+    titles = [t for body in discord.accepted for t in discord_titles(body)[0]]
+    assert sorted(titles) == sorted(f"Low stock: Part {n}" for n in range(1000))
+    assert sum(discord_titles(body)[1] for body in discord.accepted) == 0
+    assert 1 < len(discord.accepted) < 40

@@ -123,9 +123,12 @@ def test_discord_digest_respects_message_limits():
     notices = [low_stock(f"Part {i} " + "x" * 100, i) for i in range(500)]
     body = DiscordChannel(CTX).render(DISCORD, notices)
     assert len(body["embeds"]) <= 10
-    total = sum(len(e.get("title", "")) + len(e.get("description", "")) for e in body["embeds"])
+    total = sum(len(e.get("title") or "") + len(e.get("description") or "") for e in body["embeds"])
     assert total <= 6000 and len(body["embeds"][0]["description"]) <= 4096
-    assert "more" in body["embeds"][0]["description"]
+    assert "more" in body["embeds"][-1]["description"]
+    assert body["embeds"][0]["title"] == "500 notifications: Low stock (500)"
+    channel = DiscordChannel(CTX)
+    assert 30 <= channel.capacity(notices) < 500
 
 
 def test_discord_shortfall_fields_stay_under_25():

@@ -107,6 +107,13 @@ class Channel(ABC):
     ) -> Any:
         """Build the message for ``notices`` (one notice, or a digest of several)."""
 
+    def capacity(self, notices: Sequence[Notice]) -> int:
+        """How many of ``notices`` one digest message lists in full.
+
+        The outbox sends the rest in the next message, so no notice is reduced to '... and N more'.
+        """
+        return max(1, min(len(notices), self.max_items))
+
     @abstractmethod
     def send(
         self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()

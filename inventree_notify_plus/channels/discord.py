@@ -38,7 +38,6 @@ class DiscordChannel(Channel):
     # 5 requests per 2 s per webhook and 30 per minute per channel: a bucket of 5 refilled at
     # 0.4/s never exceeds either (5 + 24 = 29 in any minute).
     rate_limit = RateLimit(burst=5, per_second=0.4)
-    max_items = 60
 
     def render(
         self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
@@ -57,7 +56,7 @@ class DiscordChannel(Channel):
             rate_limit_retry=False,
             wait=True,
         )
-        embeds = [self._embed(notices[0])] if len(notices) == 1 else self._digest(notices)
+        embeds = [self._embed(notices[0])] if len(notices) == 1 else self._digest(notices)[0]
         for embed in embeds:
             webhook.add_embed(embed)
         return webhook
@@ -94,33 +93,46 @@ class DiscordChannel(Channel):
         )
         return embed
 
-    def _digest(self, notices: Sequence[Notice]) -> list[DiscordEmbed]:
-        """One embed whose description lists each notice as a link, 'and N more' past the limit."""
+    def capacity(self, notices: Sequence[Notice]) -> int:
+        """How many notices fit one message (4096 per description, 6000 per message)."""
+        return max(1, self._digest(notices)[1])
+
+    def _digest(self, notices: Sequence[Notice]) -> tuple[list[DiscordEmbed], int]:
+        """Each notice a line '• [title](link)', in as many embeds as the 6000 characters allow."""
         worst = max((n.severity for n in notices), key=list(Severity).index)
-        lines: list[str] = []
-        budget = MAX_DESCRIPTION - 120 - len(self.context.notifications_url)
+        headline = truncate(discord_text(digest_headline(notices)), MAX_TITLE)
+        footer = truncate(self.context.instance_name, MAX_FOOTER)
+        budget = MAX_MESSAGE_CHARS - len(headline) - len(footer) - 200
+        descriptions: list[list[str]] = [[]]
+        size = 0
         shown = 0
-        for notice in notices[: self.max_items]:
+        for notice in notices:
             title = discord_text(truncate(notice.title, 120))
-            summary = discord_text(truncate(notice.summary, 160))
             line = f"• [{title}]({notice.link})" if notice.link else f"• {title}"
-            line = f"{line} - {summary}" if summary else line
             if len(line) + 1 > budget:
                 break
-            lines.append(line)
+            if size + len(line) + 1 > MAX_DESCRIPTION:
+                if len(descriptions) == MAX_EMBEDS:
+                    break
+                descriptions.append([])
+                size = 0
+            descriptions[-1].append(line)
+            size += len(line) + 1
             budget -= len(line) + 1
             shown += 1
         if shown < len(notices):
             more = f"… and {len(notices) - shown} more"
             url = self.context.notifications_url
-            lines.append(f"{more}: [see all in InvenTree]({url})" if url else more)
-        embed = DiscordEmbed(
-            title=truncate(discord_text(digest_headline(notices)), MAX_TITLE),
-            description="\n".join(lines),
-            color=COLOURS[worst],
-        )
-        embed.set_footer(text=truncate(self.context.instance_name, MAX_FOOTER))
-        return [embed]
+            descriptions[-1].append(f"{more}: [see all in InvenTree]({url})" if url else more)
+        embeds = []
+        for index, lines in enumerate(descriptions):
+            embed = DiscordEmbed(description="\n".join(lines), color=COLOURS[worst])
+            if index == 0:
+                embed.set_title(headline)
+            if index == len(descriptions) - 1:
+                embed.set_footer(text=footer)
+            embeds.append(embed)
+        return embeds, shown
 
     def send(
         self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()

@@ -82,7 +82,7 @@ class SlackChannel(Channel):
             blocks = self._single(notices[0])
             text = f"{_EMOJI[notices[0].severity]} {slack_text(notices[0].title)}"
         else:
-            blocks = self._digest(notices)
+            blocks, _ = self._digest(notices)
             text = slack_text(digest_headline(notices))
         if mentions:
             tokens = " ".join(f"<@{m}>" for m in mentions)
@@ -129,7 +129,11 @@ class SlackChannel(Channel):
         )
         return blocks
 
-    def _digest(self, notices: Sequence[Notice]) -> list[dict[str, Any]]:
+    def capacity(self, notices: Sequence[Notice]) -> int:
+        """How many notices fit one message (blocks, 3000 per section, message size)."""
+        return max(1, self._digest(notices)[1])
+
+    def _digest(self, notices: Sequence[Notice]) -> tuple[list[dict[str, Any]], int]:
         """One line per notice with its link, packed into sections of up to 3000 characters.
 
         Titles are escaped (``&``, ``<``, ``>``: Slack's control characters), so a link text
@@ -173,7 +177,7 @@ class SlackChannel(Channel):
                 more["accessory"] = _button(self.context.notifications_url, "See all in InvenTree")
             blocks.append(more)
         blocks.append({"type": "context", "elements": [_plain(self.context.instance_name, 200)]})
-        return blocks
+        return blocks, shown
 
     def send(
         self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()

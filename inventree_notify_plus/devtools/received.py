@@ -39,20 +39,20 @@ def slack_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
 
 def discord_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
     """Notice titles in a Discord message (embed title, or digest lines '• [title](link)')."""
-    embed = (payload.get("embeds") or [{}])[0]
-    title = _UNESCAPE.sub(r"\1", embed.get("title", ""))
+    embeds = payload.get("embeds") or [{}]
+    title = _UNESCAPE.sub(r"\1", embeds[0].get("title") or "")
     if not _DIGEST.match(title):
         return [title], 0
     titles, hidden = [], 0
-    for line in embed.get("description", "").splitlines():
-        found = _DISCORD_LINE.match(line)
-        if found:
-            titles.append(
-                _UNESCAPE.sub(r"\1", found.group(1) or found.group(2)).replace("@\u200b", "@")
-            )
-        more = _MORE.search(line)
-        if more and line.startswith("…"):
-            hidden += int(more.group(1))
+    for embed in embeds:
+        for line in (embed.get("description") or "").splitlines():
+            found = _DISCORD_LINE.match(line)
+            if found:
+                text = _UNESCAPE.sub(r"\1", found.group(1) or found.group(2))
+                titles.append(text.replace("@\u200b", "@").replace("<\u200b", "<"))
+            more = _MORE.search(line)
+            if more and line.startswith("…"):
+                hidden += int(more.group(1))
     return titles, hidden
 
 
