@@ -1,6 +1,7 @@
 """Admin endpoints under /plugin/notify-plus/ (InvenTree edge).
 
 - ``deliveries/``: the delivery log (filter by ?status=, ?channel=), with counts per status;
+- ``deliveries/<id>/resend/``: requeue a failed or 'outcome unknown' delivery;
 - ``test/<channel>/``: send a test notice now and return the channel's exact answer;
 - ``preview/?part=<pk>&category=<category>``: which routes, destinations and users a
   notification would reach;
@@ -81,6 +82,37 @@ class DeliveryLogView(APIView):
                 "results": [_row(d) for d in rows[:limit]],
             }
         )
+
+
+class ResendView(APIView):
+    """Put a failed or 'outcome unknown' delivery back into the outbox (the admin decides).
+
+    A delivery whose worker died mid-send is not resent automatically, because it may have
+    arrived; an admin who checked that it did not can send it again here.
+    """
+
+    permission_classes = [permissions.IsAdminUser]
+
+    def post(self, request: Request, pk: int) -> Response:
+        """Requeue one delivery."""
+        from .intake import request_drain
+        from .models import Delivery
+
+        updated = Delivery.objects.filter(
+            pk=pk, status__in=[Delivery.Status.FAILED, Delivery.Status.UNKNOWN]
+        ).update(
+            status=Delivery.Status.PENDING,
+            attempts=0,
+            due_at=timezone.now(),
+            created_at=timezone.now(),
+            last_error=f"requeued by {request.user.get_username()}",
+        )
+        if not updated:
+            return Response(
+                {"error": "only failed or unknown deliveries can be resent"}, status=400
+            )
+        request_drain()
+        return Response({"requeued": pk})
 
 
 class TestSendView(APIView):
@@ -253,6 +285,7 @@ class LocationSubscriptionView(APIView):
 urlpatterns = [
     path("locations/", LocationSubscriptionView.as_view(), name="locations"),
     path("deliveries/", DeliveryLogView.as_view(), name="deliveries"),
+    path("deliveries/<int:pk>/resend/", ResendView.as_view(), name="resend"),
     path("test/<str:channel>/", TestSendView.as_view(), name="test-send"),
     path("preview/", PreviewView.as_view(), name="preview"),
 ]

@@ -256,3 +256,78 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
         line = notice["lines"][0]
         self.assertEqual(line["title"], self.part.full_name)
         self.assertEqual({f["label"]: f["value"] for f in line["facts"]}["required"], "20")
+
+
+class NotifyPlusAdminApi(InvenTreeTestCase):
+    """The delivery log, resend, test send and location endpoints, through InvenTree's URLs."""
+
+    roles = ["part.view", "stock_location.view"]
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        registry.set_plugin_state("notify-plus", True)
+        cls.plugin = registry.get_plugin("notify-plus", active=None)
+        cls.admin = User.objects.create_superuser("boss", "boss@example.com", "x")
+
+    def setUp(self):
+        super().setUp()
+        self.plugin.set_setting("SLACK_WEBHOOK_URL", SLACK)
+
+    def test_delivery_log_for_admins_only_with_masked_destinations(self):
+        from inventree_notify_plus.notice import Notice
+        from inventree_notify_plus.outbox import enqueue
+        from inventree_notify_plus.routing import PlannedDelivery
+
+        enqueue(
+            Notice(uid="u1", category="part.notify_low_stock", title="Low stock: X", summary=""),
+            [
+                PlannedDelivery(
+                    "slack",
+                    "slack:default",
+                    "slack 'default' (https://hooks.slack.com/services/***)",
+                )
+            ],
+        )
+        Delivery.objects.update(status="unknown")
+        self.client.force_login(User.objects.create_user("plain", "plain@example.com", "x"))
+        self.assertEqual(self.client.get("/plugin/notify-plus/deliveries/").status_code, 403)
+        self.client.force_login(self.admin)
+        answer = self.client.get("/plugin/notify-plus/deliveries/").json()
+        self.assertEqual(answer["counts"]["unknown"], 1)
+        self.assertNotIn("secret", str(answer))
+        row = answer["results"][0]
+        resent = self.client.post(f"/plugin/notify-plus/deliveries/{row['id']}/resend/")
+        self.assertEqual(resent.status_code, 200)
+        self.assertEqual(Delivery.objects.get().status, "pending")
+
+    def test_test_send_returns_the_channels_answer(self):
+        self.client.force_login(self.admin)
+        answer = self.client.post("/plugin/notify-plus/test/discord/").json()
+        self.assertEqual(answer["outcome"], "not sent")
+        self.assertIn("no longer configured", answer["detail"])
+        answer = self.client.post("/plugin/notify-plus/test/slack/").json()
+        self.assertEqual(answer["outcome"], "retry")  # no network here: a transient failure
+        self.assertNotIn("secret", str(answer))
+
+    def test_users_subscribe_to_locations(self):
+        from stock.models import StockLocation
+
+        store = StockLocation.objects.create(name="Store")
+        created = self.client.post(
+            "/plugin/notify-plus/locations/",
+            {"location": store.pk},
+            content_type="application/json",
+        )
+        self.assertEqual(created.status_code, 201)
+        self.assertEqual(
+            self.client.get("/plugin/notify-plus/locations/").json(), {"locations": [store.pk]}
+        )
+        self.client.delete(
+            "/plugin/notify-plus/locations/",
+            {"location": store.pk},
+            content_type="application/json",
+        )
+        self.assertEqual(
+            self.client.get("/plugin/notify-plus/locations/").json(), {"locations": []}
+        )
