@@ -158,3 +158,20 @@ def test_email_digest_lists_everything():
 def test_escape_helpers():
     assert slack_text("a < b & c > d") == "a &lt; b &amp; c &gt; d"
     assert discord_text("@here *hi*") == "@\u200bhere \\*hi\\*"
+
+
+def test_digests_keep_the_short_lines_of_a_build_order():
+    notices = [low_stock("A", 1), shortfall()]
+    slack = blocks_text(SlackChannel(CTX).render(SLACK, notices))
+    assert "◦ Resistor 10k: required 50, available 12" in slack
+    discord = DiscordChannel(CTX).render(DISCORD, notices)["embeds"][0]["description"]
+    assert "◦ Resistor 10k: required 50, available 12" in discord
+    assert "@everyone" not in discord  # the hostile line title stays defused
+
+
+def test_received_parsers_read_back_hostile_titles():
+    from inventree_notify_plus.devtools.received import discord_titles
+
+    for notices in ([low_stock(EVIL)], [low_stock(EVIL), low_stock("B", 2)]):
+        body = DiscordChannel(CTX).render(DISCORD, notices)
+        assert discord_titles(body)[0][0] == f"Low stock: {EVIL}"

@@ -28,6 +28,9 @@ MAX_FOOTER = 2048
 MAX_EMBEDS = 10
 MAX_MESSAGE_CHARS = 6000
 
+# Lines of a notice (e.g. a build order's short parts) shown under it in a digest.
+DIGEST_SUBLINES = 10
+
 COLOURS = {Severity.INFO: 0x3498DB, Severity.WARNING: 0xF1C40F, Severity.CRITICAL: 0xE74C3C}
 
 
@@ -109,6 +112,11 @@ class DiscordChannel(Channel):
         for notice in notices:
             title = discord_text(truncate(notice.title, 120))
             line = f"• [{title}]({notice.link})" if notice.link else f"• {title}"
+            for item in notice.lines[:DIGEST_SUBLINES]:
+                facts = ", ".join(f"{f.label} {f.value}" for f in item.facts)
+                line += f"\n  ◦ {discord_text(truncate(f'{item.title}: {facts}', 120))}"
+            if len(notice.lines) > DIGEST_SUBLINES:
+                line += f"\n  ◦ … and {len(notice.lines) - DIGEST_SUBLINES} more lines"
             if len(line) + 1 > budget:
                 break
             if size + len(line) + 1 > MAX_DESCRIPTION:

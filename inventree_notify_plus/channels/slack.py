@@ -14,7 +14,7 @@ from typing import Any
 from slack_sdk.webhook import WebhookClient
 
 from ..escaping import slack_text, truncate
-from ..notice import Notice, Severity
+from ..notice import Line, Notice, Severity
 from ..redaction import scrub
 from .base import Channel, Destination, RateLimit, SendResult, category_label, digest_headline
 
@@ -26,6 +26,8 @@ MAX_FIELDS = 10
 MAX_FIELD_TEXT = 2000
 MAX_BUTTON_TEXT = 75
 MAX_URL = 3000
+# Lines of a notice (e.g. a build order's short parts) shown under it in a digest.
+DIGEST_SUBLINES = 10
 # Slack truncates messages past 40,000 characters; stay well inside.
 MAX_MESSAGE_CHARS = 36000
 
@@ -104,10 +106,9 @@ class SlackChannel(Channel):
             blocks.append({"type": "section", "fields": fields})
         room = MAX_BLOCKS - len(blocks) - 3
         for line in notice.lines[:room]:
-            facts = ", ".join(f"{f.label} {f.value}" for f in line.facts)
             section: dict[str, Any] = {
                 "type": "section",
-                "text": _plain(f"{line.title}: {facts}" if facts else line.title, MAX_SECTION_TEXT),
+                "text": _plain(_line_text(line), MAX_SECTION_TEXT),
             }
             if line.link:
                 section["accessory"] = _button(line.link, "Open")
@@ -151,6 +152,10 @@ class SlackChannel(Channel):
             line = f"• <{notice.link[:MAX_URL]}|{title}>" if notice.link else f"• {title}"
             if notice.summary:
                 line += f" - {slack_text(truncate(notice.summary, 150))}"
+            for item in notice.lines[:DIGEST_SUBLINES]:
+                line += f"\n      ◦ {slack_text(truncate(_line_text(item), 150))}"
+            if len(notice.lines) > DIGEST_SUBLINES:
+                line += f"\n      ◦ … and {len(notice.lines) - DIGEST_SUBLINES} more lines"
             if size + len(line) + 1 > MAX_SECTION_TEXT:
                 if len(blocks) >= MAX_BLOCKS - 3:
                     break
@@ -195,6 +200,12 @@ class SlackChannel(Channel):
         except Exception as exc:  # URLError, timeout, connection refused
             return SendResult.retry(scrub(f"{type(exc).__name__}: {exc}", destination.address))
         return classify_slack_response(response.status_code, response.body, response.headers)
+
+
+def _line_text(line: Line) -> str:
+    """'Resistor 10k: required 50, available 12'."""
+    facts = ", ".join(f"{f.label} {f.value}" for f in line.facts)
+    return f"{line.title}: {facts}" if facts else line.title
 
 
 def classify_slack_response(status: int, body: str, headers: dict[str, Any]) -> SendResult:

@@ -40,7 +40,7 @@ def slack_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
 def discord_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
     """Notice titles in a Discord message (embed title, or digest lines '• [title](link)')."""
     embeds = payload.get("embeds") or [{}]
-    title = _UNESCAPE.sub(r"\1", embeds[0].get("title") or "")
+    title = _discord_plain(embeds[0].get("title") or "")
     if not _DIGEST.match(title):
         return [title], 0
     titles, hidden = [], 0
@@ -48,12 +48,16 @@ def discord_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
         for line in (embed.get("description") or "").splitlines():
             found = _DISCORD_LINE.match(line)
             if found:
-                text = _UNESCAPE.sub(r"\1", found.group(1) or found.group(2))
-                titles.append(text.replace("@\u200b", "@").replace("<\u200b", "<"))
+                titles.append(_discord_plain(found.group(1) or found.group(2)))
             more = _MORE.search(line)
             if more and line.startswith("…"):
                 hidden += int(more.group(1))
     return titles, hidden
+
+
+def _discord_plain(text: str) -> str:
+    """Undo the channel's escaping: markdown backslashes, defused mentions."""
+    return _UNESCAPE.sub(r"\1", text).replace("@\u200b", "@").replace("<\u200b", "<")
 
 
 def email_titles(message: Message, instance: str) -> tuple[list[str], int]:

@@ -71,6 +71,7 @@ class WebhookStandIn:
         seed: int = 1,
         rate_limit: tuple[int, float] | None = None,
         window_limit: tuple[int, float] | None = None,
+        port: int = 0,
     ) -> None:
         self.kind = kind
         self.script: deque[Answer] = deque()
@@ -83,7 +84,7 @@ class WebhookStandIn:
         self.requests = 0
         self.rate_limited = 0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), self._handler())
+        self.server = ThreadingHTTPServer((LOOPBACK, port), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -222,7 +223,7 @@ class _SmtpHandler:
 class SmtpStandIn:
     """A real SMTP server (aiosmtpd) on loopback that records messages and can refuse them."""
 
-    def __init__(self, fail_fraction: float = 0.0, seed: int = 2) -> None:
+    def __init__(self, fail_fraction: float = 0.0, seed: int = 2, port: int = 0) -> None:
         self.script: dict[str, deque[str]] = {}
         self.fail_fraction = fail_fraction
         self.rng = random.Random(seed)
@@ -230,7 +231,9 @@ class SmtpStandIn:
         self.requests = 0  # RCPT commands answered
         self.refused = 0  # of which refused (scripted or by fail_fraction)
         self.lock = threading.Lock()
-        self.controller = Controller(_SmtpHandler(self), hostname=LOOPBACK, port=free_port())
+        self.controller = Controller(
+            _SmtpHandler(self), hostname=LOOPBACK, port=port or free_port()
+        )
 
     def __enter__(self) -> SmtpStandIn:
         self.controller.start()

@@ -1,0 +1,282 @@
+"""Ring 3: end to end against a live InvenTree server + worker with Notify Plus installed.
+
+Driven through InvenTree's REST API with the ``inventree`` client, as an admin and as three
+users; Slack, Discord and the SMTP server are loopback stand-ins this test starts:
+
+    NOTIFY_PLUS_E2E_URL=http://127.0.0.1:8000 NOTIFY_PLUS_E2E_USER=admin \\
+    NOTIFY_PLUS_E2E_PASSWORD=... pytest tests/e2e -s
+
+The InvenTree server and worker must run with ``INVENTREE_NOTIFY_PLUS_ALLOWED_HOSTS`` naming
+the stand-ins (default ports: Slack 9101, Discord 9102), InvenTree's email set to SMTP on
+127.0.0.1:8025, and the plugin active with app, schedule, event and URL integration on.
+Skipped when no InvenTree is given.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections import Counter
+
+import pytest
+
+URL = os.environ.get("NOTIFY_PLUS_E2E_URL", "")
+pytestmark = pytest.mark.skipif(
+    not URL,
+    reason="no live InvenTree: set NOTIFY_PLUS_E2E_URL (and _USER, _PASSWORD) to run ring 3",
+)
+
+SLACK_PORT = int(os.environ.get("NOTIFY_PLUS_E2E_SLACK_PORT", "9101"))
+DISCORD_PORT = int(os.environ.get("NOTIFY_PLUS_E2E_DISCORD_PORT", "9102"))
+SMTP_PORT = int(os.environ.get("NOTIFY_PLUS_E2E_SMTP_PORT", "8025"))
+RUN = uuid.uuid4().hex[:6]
+PASSWORD = f"Np-e2e-{uuid.uuid4().hex}"
+
+
+def wait_for(condition, seconds: float = 90.0, step: float = 1.0):
+    """Poll until ``condition()`` is truthy (the worker works asynchronously)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    return condition()
+
+
+class Live:
+    """The admin API, the users, and the stand-ins of one run."""
+
+    def __init__(self, slack, discord, smtp) -> None:
+        from inventree.api import InvenTreeAPI
+
+        self.slack, self.discord, self.smtp = slack, discord, smtp
+        self.admin = InvenTreeAPI(
+            URL,
+            username=os.environ.get("NOTIFY_PLUS_E2E_USER", "admin"),
+            password=os.environ.get("NOTIFY_PLUS_E2E_PASSWORD", "inventree"),
+        )
+        self.users: dict[str, object] = {}
+
+    def setting(self, key: str, value) -> None:
+        self.admin.patch(f"plugins/notify-plus/settings/{key}/", {"value": value})
+
+    def user(self, name: str, group: int):
+        from inventree.api import InvenTreeAPI
+
+        username = f"{name}-{RUN}"
+        created = self.admin.post(
+            "user/",
+            {
+                "username": username,
+                "first_name": name.title(),
+                "last_name": "Tester",
+                "email": f"{username}@example.com",
+            },
+        )
+        # InvenTree 1.5 fails (500) on group_ids at creation; set them afterwards
+        self.admin.patch(f"user/{created['pk']}/", {"group_ids": [group]})
+        self.admin.put(
+            f"user/{created['pk']}/set-password/", {"password": PASSWORD, "override_warning": True}
+        )
+        self.users[name] = InvenTreeAPI(URL, username=username, password=PASSWORD)
+        return f"{username}@example.com"
+
+    def group(self) -> int:
+        group = self.admin.post("user/group/", {"name": f"np-e2e-{RUN}"})
+        for ruleset in self.admin.get("user/ruleset/", params={"group": group["pk"]}):
+            if ruleset["name"] in ("part", "part_category", "stock", "stock_location", "build"):
+                self.admin.patch(
+                    f"user/ruleset/{ruleset['pk']}/", {"can_view": True, "can_change": True}
+                )
+        return group["pk"]
+
+    def emails_about(self, text: str) -> Counter:
+        """Messages per recipient whose subject or body mentions ``text``."""
+        found: Counter = Counter()
+        for rcpts, message in list(self.smtp.messages):
+            body = message.as_string()
+            if text in str(message["Subject"]) or text in body:
+                for rcpt in rcpts:
+                    found[rcpt] += 1
+        return found
+
+    def posts_about(self, text: str) -> tuple[int, int]:
+        """Slack and Discord messages carrying a notice whose title mentions ``text``."""
+        from inventree_notify_plus.devtools.received import discord_titles, slack_titles
+
+        def count(bodies, titles) -> int:
+            return sum(any(text in title for title in titles(body)[0]) for body in list(bodies))
+
+        return count(self.slack.accepted, slack_titles), count(
+            self.discord.accepted, discord_titles
+        )
+
+    def slack_message_about(self, text: str) -> str:
+        """The text of the Slack message carrying the notice about ``text``."""
+        import json
+
+        from inventree_notify_plus.devtools.received import slack_titles
+
+        body = next(b for b in self.slack.accepted if any(text in t for t in slack_titles(b)[0]))
+        return json.dumps(body, ensure_ascii=False)
+
+
+@pytest.fixture(scope="module")
+def live():
+    from inventree_notify_plus.devtools.standins import SmtpStandIn, WebhookStandIn
+
+    with (
+        WebhookStandIn("slack", port=SLACK_PORT) as slack,
+        WebhookStandIn("discord", port=DISCORD_PORT) as discord,
+        SmtpStandIn(port=SMTP_PORT) as smtp,
+    ):
+        env = Live(slack, discord, smtp)
+        env.setting("NOTIFICATIONS_ENABLE", True)
+        env.setting("NOTIFICATIONS_LOW_STOCK", True)
+        env.setting("EMAIL_ENABLE", True)
+        env.setting("GROUP_INTERVAL", 0)
+        env.setting("SLACK_WEBHOOK_URL", slack.url)
+        env.setting("DISCORD_WEBHOOK_URL", discord.url)
+        group = env.group()
+        env.addresses = {name: env.user(name, group) for name in ("alice", "bob", "carol")}
+        yield env
+
+
+@pytest.fixture(scope="module")
+def tree(live):
+    from inventree.part import PartCategory
+
+    parent = PartCategory.create(live.admin, {"name": f"Mechanical {RUN}"})
+    child = PartCategory.create(live.admin, {"name": f"Fasteners {RUN}", "parent": parent.pk})
+    return parent, child
+
+
+def make_part(live, category, name, **extra):
+    from inventree.part import Part
+
+    return Part.create(
+        live.admin,
+        {"name": name, "category": category.pk, "minimum_stock": 10, "component": True, **extra},
+    )
+
+
+def star(api, what: str, pk: int) -> None:
+    api.patch(f"{what}/{pk}/", {"starred": True})
+
+
+def drop_stock(live, part, quantity=3) -> None:
+    from inventree.stock import StockItem
+
+    StockItem.create(live.admin, {"part": part.pk, "quantity": quantity})
+
+
+def test_low_stock_reaches_each_channel_and_each_subscriber_once(live, tree):
+    parent, child = tree
+    # InvenTree itself refuses HTML-like '<...>' in names; the rest of the hostile text goes in
+    name = f"M3 screw @everyone @here **x** & co {RUN}"
+    part = make_part(live, child, name, IPN=f"SCR-{RUN}")
+    star(live.users["alice"], "part", part.pk)  # via the part
+    star(live.users["bob"], "part/category", parent.pk)  # via a parent category
+    # carol subscribes to nothing
+    drop_stock(live, part)
+
+    wait_for(lambda: len(live.emails_about(name)) >= 2 and all(live.posts_about(name)))
+    time.sleep(10)  # anything more that would arrive (a duplicate) has time to arrive
+    emails = live.emails_about(name)
+    slack, discord = live.posts_about(name)
+    print(f"\nlow stock: slack {slack}, discord {discord}, emails {dict(emails)}")
+    assert (slack, discord) == (1, 1)
+    assert emails[live.addresses["alice"]] == 1
+    assert emails[live.addresses["bob"]] == 1
+    assert live.addresses["carol"] not in emails
+    for rcpts, message in live.smtp.messages:
+        if name in str(message["Subject"]):
+            assert len(rcpts) == 1 and "," not in str(message["To"])
+    body = next(b for b in live.slack.accepted if name in str(b))
+    assert "&amp; co" in body["text"] and "<!" not in body["text"]
+    embed = next(b for b in live.discord.accepted if f"SCR-{RUN}" in str(b))
+    assert embed["allowed_mentions"] == {"parse": [], "users": []}
+
+
+def test_low_stock_switch_off_stops_it(live, tree):
+    _, child = tree
+    name = f"Washer {RUN}"
+    part = make_part(live, child, name)
+    star(live.users["alice"], "part", part.pk)
+    live.setting("NOTIFICATIONS_LOW_STOCK", False)
+    try:
+        drop_stock(live, part)
+        time.sleep(20)
+        print(
+            f"\nlow stock off: slack/discord {live.posts_about(name)}, emails {dict(live.emails_about(name))}"
+        )
+        assert live.posts_about(name) == (0, 0)
+        assert not live.emails_about(name)
+    finally:
+        live.setting("NOTIFICATIONS_LOW_STOCK", True)
+
+
+def test_build_order_short_of_parts_notifies_assembly_subscribers(live, tree):
+    from inventree.build import Build
+    from inventree.part import BomItem
+
+    _, child = tree
+    assembly = make_part(live, child, f"Widget {RUN}", assembly=True, component=False)
+    resistor = make_part(live, child, f"Resistor 10k {RUN}")
+    nut = make_part(live, child, f"M3 nut {RUN}")
+    BomItem.create(live.admin, {"part": assembly.pk, "sub_part": resistor.pk, "quantity": 10})
+    BomItem.create(live.admin, {"part": assembly.pk, "sub_part": nut.pk, "quantity": 4})
+    star(live.users["alice"], "part", assembly.pk)
+    build = Build.create(live.admin, {"part": assembly.pk, "quantity": 5, "title": "e2e"})
+    reference = build.reference
+    # InvenTree 1.5 checks the stock of a build order when it is issued
+    live.admin.post(f"build/{build.pk}/issue/", {})
+
+    title = f"Build order {reference} lacks parts"
+    wait_for(lambda: all(live.posts_about(title)) and live.emails_about(title))
+    slack, discord = live.posts_about(title)
+    emails = live.emails_about(title)
+    print(f"\nbuild {reference}: slack {slack}, discord {discord}, emails {dict(emails)}")
+    assert slack == 1 and discord == 1
+    assert emails[live.addresses["alice"]] == 1
+    text = live.slack_message_about(title)
+    assert f"Resistor 10k {RUN}" in text and "required 50" in text and "available 0" in text
+    assert f"M3 nut {RUN}" in text and "required 20" in text
+
+
+def test_anchor_ten_low_stock_events_while_slack_fails_first(live, tree):
+    """InvenTree's built-in Slack method lost 5 of these 10 (measured); count what arrives."""
+    from inventree_notify_plus.devtools.received import slack_titles
+    from inventree_notify_plus.devtools.standins import Answer
+
+    _, child = tree
+    live.slack.then(
+        Answer(429, "rate_limited", {"Retry-After": "1"}),
+        Answer(429, "rate_limited", {"Retry-After": "1"}),
+        Answer(500, "internal_error"),
+        Answer(500, "internal_error"),
+        Answer(503),
+    )
+    names = [f"Anchor part {n} {RUN}" for n in range(10)]
+    for name in names:
+        part = make_part(live, child, name)
+        star(live.users["alice"], "part", part.pk)
+        drop_stock(live, part)
+
+    def seen() -> Counter:
+        counted: Counter = Counter()
+        for body in list(live.slack.accepted):
+            for title in slack_titles(body)[0]:
+                for name in names:
+                    if title.endswith(name):
+                        counted[name] += 1
+        return counted
+
+    wait_for(lambda: len(seen()) == 10, seconds=240, step=2)
+    counted = seen()
+    delivered = len(counted)
+    duplicates = sum(n - 1 for n in counted.values())
+    print(f"\nanchor: delivered {delivered}/10, lost {10 - delivered}, duplicates {duplicates}")
+    assert delivered == 10 and duplicates == 0
