@@ -73,8 +73,8 @@ class SlackChannel(Channel):
     """One incoming webhook = one Slack channel."""
 
     kind = "slack"
-    # Slack allows about one message per second per webhook.
-    rate_limit = RateLimit(burst=1, per_second=1.0)
+    # Slack allows about one message per second per webhook; 10% margin for network jitter.
+    rate_limit = RateLimit(burst=1, per_second=0.9)
 
     def render(
         self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
