@@ -22,11 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inventree_notify_plus.devtools.standalone import (
-    StaticDirectory,
-    low_stock_notice,
-    setup_django,
-)
+from inventree_notify_plus.devtools.samples import low_stock_notice
+from inventree_notify_plus.devtools.standalone import StaticDirectory, setup_django
 from inventree_notify_plus.devtools.standins import SmtpStandIn, WebhookStandIn
 
 SUBSCRIBERS = 50

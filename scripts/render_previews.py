@@ -20,47 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inventree_notify_plus.channels import DiscordChannel, EmailChannel, RenderContext, SlackChannel
 from inventree_notify_plus.channels.base import Destination
+from inventree_notify_plus.devtools.samples import HOSTILE, build_shortfall_notice, low_stock_notice
 from inventree_notify_plus.devtools.standalone import setup_django
-from inventree_notify_plus.notice import Fact, Line, Notice, Severity, stable_uid
 
-CTX = RenderContext(instance_name="Workshop", site_url="https://inventree.example.com")
-NAME = "M3 x 8 screw @everyone <!channel> **x**"
-LOW = Notice(
-    uid=stable_uid("preview-low"),
-    category="part.notify_low_stock",
-    title=f"Low stock: SCR-003 | {NAME}",
-    summary="Available stock 3 pcs is below the minimum of 10 pcs.",
-    link="https://inventree.example.com/web/part/12/details",
-    severity=Severity.WARNING,
-    facts=(
-        Fact("Part", f"SCR-003 | {NAME}"),
-        Fact("IPN", "SCR-003"),
-        Fact("Available", "3 pcs"),
-        Fact("Minimum", "10 pcs"),
-        Fact("Shortfall", "7 pcs"),
-        Fact("Category", "Mechanical / Fasteners"),
-    ),
-)
-BUILD = Notice(
-    uid=stable_uid("preview-build"),
-    category="build.stock_required",
-    title="Build order BO-0042 lacks parts",
-    summary="2 line(s) of BO-0042 (Widget x 5) are short of stock.",
-    link="https://inventree.example.com/web/manufacturing/build-order/42",
-    facts=(Fact("Build order", "BO-0042"), Fact("Assembly", "Widget"), Fact("Quantity", "5")),
-    lines=(
-        Line(
-            "Resistor 10k",
-            "https://inventree.example.com/web/part/7",
-            (Fact("required", "50"), Fact("available", "12")),
-        ),
-        Line(
-            "M3 x 8 screw",
-            "https://inventree.example.com/web/part/12",
-            (Fact("required", "20"), Fact("available", "3")),
-        ),
-    ),
-)
+CTX = RenderContext(instance_name="Workshop", site_url="http://inventree.local")
+LOW = low_stock_notice(f"M3 x 8 screw {HOSTILE}", 3)
+BUILD = build_shortfall_notice()
 E = html.escape
 SLACK_TOKEN = re.compile(r"<(@U[A-Z0-9]+|[^<>|]+\|[^<>]*)>")
 MARKDOWN_ESCAPE = re.compile(r"\\(.)")

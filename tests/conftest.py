@@ -6,11 +6,12 @@ import pytest
 
 from inventree_notify_plus.channels import DiscordChannel, EmailChannel, RenderContext, SlackChannel
 from inventree_notify_plus.channels.base import Destination, RateLimit
-from inventree_notify_plus.devtools.standalone import StaticDirectory, low_stock_notice
+from inventree_notify_plus.devtools.samples import HOSTILE, build_shortfall_notice, low_stock_notice
+from inventree_notify_plus.devtools.standalone import StaticDirectory
 from inventree_notify_plus.devtools.standins import SmtpStandIn, WebhookStandIn
-from inventree_notify_plus.notice import Fact, Line, Notice, stable_uid
+from inventree_notify_plus.notice import Notice
 
-EVIL = "@everyone <!channel> **x**"
+EVIL = HOSTILE
 
 # Ring 2 runs inside InvenTree's own test runner (see README), not in ring 1's pytest.
 collect_ignore = ["ring2"]
@@ -48,26 +49,8 @@ def low_stock(name: str = "M3 screw", n: int = 1) -> Notice:
 
 
 def shortfall() -> Notice:
-    return Notice(
-        uid=stable_uid("build", 1),
-        category="build.stock_required",
-        title="Build order BO-0001 lacks parts",
-        summary="2 line(s) of BO-0001 (Widget x 5) are short of stock.",
-        link="http://inventree.local/build/1/",
-        facts=(Fact("Build order", "BO-0001"),),
-        lines=(
-            Line(
-                "Resistor 10k",
-                "http://inventree.local/part/7/",
-                (Fact("required", "50"), Fact("available", "12")),
-            ),
-            Line(
-                EVIL,
-                "http://inventree.local/part/8/",
-                (Fact("required", "5"), Fact("available", "0")),
-            ),
-        ),
-    )
+    """A build order short of two parts, one of them with a hostile name."""
+    return build_shortfall_notice("BO-0001", short_title=EVIL)
 
 
 def directory(*destinations: Destination) -> StaticDirectory:

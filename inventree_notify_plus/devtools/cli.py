@@ -33,9 +33,9 @@ def demo(out: Path | None = None) -> int:
         from django.utils import timezone
 
         from ..channels import CHANNELS, Destination, RenderContext
-        from ..notice import Fact, Line, Notice, Severity, stable_uid
         from ..outbox import Dispatcher, RetryPolicy, counts, enqueue
         from ..routing import Recipient, RoutingConfig, WebhookDestination, plan
+        from .samples import HOSTILE, build_shortfall_notice, low_stock_notice
         from .standalone import StaticDirectory
 
         slack.then(Answer(429, "rate_limited", {"Retry-After": "1"}), Answer(503))
@@ -55,46 +55,8 @@ def demo(out: Path | None = None) -> int:
         for person in people:
             key = f"email:user:{person.user_id}"
             directory.add(Destination("email", key, person.email, person.name, person.name))
-        low = Notice(
-            uid=stable_uid("demo-low"),
-            category="part.notify_low_stock",
-            title="Low stock: M3 x 8 screw <!channel> @everyone",
-            summary="Available stock 3 pcs is below the minimum of 10 pcs.",
-            link="http://inventree.local/web/part/12/details",
-            severity=Severity.WARNING,
-            facts=(
-                Fact("Part", "M3 x 8 screw <!channel> @everyone"),
-                Fact("IPN", "SCR-003"),
-                Fact("Available", "3 pcs"),
-                Fact("Minimum", "10 pcs"),
-                Fact("Shortfall", "7 pcs"),
-                Fact("Category", "Mechanical / Fasteners"),
-            ),
-        )
-        build = Notice(
-            uid=stable_uid("demo-build"),
-            category="build.stock_required",
-            title="Build order BO-0042 lacks parts",
-            summary="2 line(s) of BO-0042 (Widget x 5) are short of stock.",
-            link="http://inventree.local/web/manufacturing/build-order/42",
-            facts=(
-                Fact("Build order", "BO-0042"),
-                Fact("Assembly", "Widget"),
-                Fact("Quantity", "5"),
-            ),
-            lines=(
-                Line(
-                    "Resistor 10k",
-                    "http://inventree.local/web/part/7",
-                    (Fact("required", "50"), Fact("available", "12")),
-                ),
-                Line(
-                    "M3 x 8 screw",
-                    "http://inventree.local/web/part/12",
-                    (Fact("required", "20"), Fact("available", "3")),
-                ),
-            ),
-        )
+        low = low_stock_notice(f"M3 x 8 screw {HOSTILE}", 12)
+        build = build_shortfall_notice()
         now = timezone.now()
         for notice in (low, build):
             enqueue(notice, plan(notice, people, config, now))

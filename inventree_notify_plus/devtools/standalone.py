@@ -7,7 +7,6 @@ imported by the plugin.
 from __future__ import annotations
 
 from ..channels.base import Destination, Skip
-from ..notice import Fact, Notice, Severity, stable_uid
 
 
 def setup_django(db_path: str, smtp_port: int) -> None:
@@ -61,23 +60,3 @@ class StaticDirectory:
     def target_exists(self, object_ref: str) -> bool:
         """Every object exists unless marked deleted."""
         return object_ref not in self.deleted
-
-
-def low_stock_notice(name: str, n: int) -> Notice:
-    """A low-stock notice shaped like the one the plugin builds from InvenTree."""
-    return Notice(
-        uid=stable_uid("low", name, n),
-        category="part.notify_low_stock",
-        title=f"Low stock: {name}",
-        summary=f"Available stock 3 pcs is below the minimum of 10 pcs ({n}).",
-        link=f"http://inventree.local/part/{n}/",
-        severity=Severity.WARNING,
-        facts=(
-            Fact("Part", name),
-            Fact("IPN", f"SCR-{n:04d}"),
-            Fact("Available", "3 pcs"),
-            Fact("Minimum", "10 pcs"),
-            Fact("Shortfall", "7 pcs"),
-            Fact("Category", "Mechanical / Fasteners"),
-        ),
-    )
