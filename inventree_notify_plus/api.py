@@ -79,6 +79,7 @@ class DeliveryLogView(APIView):
             {
                 "counts": outbox.counts(),
                 "warnings": _plugin().integration_warnings(),
+                "destinations": _plugin().configured_destinations(),
                 "results": [_row(d) for d in rows[:limit]],
             }
         )

@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from django.apps import apps
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from plugin import InvenTreePlugin, PluginMixinEnum, registry
@@ -383,14 +382,6 @@ class NotifyPlusPlugin(
             return False
         return slugs.index(CORE_EMAIL_SLUG) < slugs.index(self.slug)
 
-    def describe(self) -> dict[str, Any]:
-        """Masked configuration summary for admins (never the URLs themselves)."""
-        config = self.routing_config()
-        return {
-            "destinations": [{"key": d.key, "url": mask_url(d.url)} for d in config.destinations],
-            "routes": len(config.routes),
-            "email": config.email_enabled,
-            "outbox": self.outbox_ready(),
-            "now": timezone.now().isoformat(),
-            "in_transaction": not transaction.get_autocommit(),
-        }
+    def configured_destinations(self) -> list[dict[str, str]]:
+        """The Slack/Discord destinations, masked: what an admin may see of the secrets."""
+        return [{"key": d.key, "url": mask_url(d.url)} for d in self.routing_config().destinations]
