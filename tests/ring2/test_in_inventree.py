@@ -154,8 +154,16 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
         self.assertFalse(Delivery.objects.exists())
 
     def test_email_handover_leaves_exactly_one_email_method(self):
-        """Before the handover InvenTree's own method emails; after it, only Notify Plus does."""
+        """New users are handed over at once; a user who turns InvenTree's email back on gets
+        that one for the notification at hand, and Notify Plus's from the next one on."""
+        from plugin.models import PluginUserSetting
+
         core = registry.get_plugin("inventree-email-notification")
+        newcomer = User.objects.create_user("newcomer", "new@example.com", "x")
+        self.assertFalse(core.get_user_setting("NOTIFY_BY_EMAIL", newcomer))
+        PluginUserSetting.set_setting(
+            "NOTIFY_BY_EMAIL", True, None, user=self.alice, plugin=core.plugin_config()
+        )
         self.assertTrue(core.get_user_setting("NOTIFY_BY_EMAIL", self.alice))
         context = {"part": self.part, "link": "x", "template": {"html": "x", "subject": "x"}}
         self.plugin.send_notification(self.part, "part.notify_low_stock", [self.alice], context)
