@@ -1,8 +1,12 @@
-"""Render the README pictures from the channels' real output.
+"""Render the README pictures from the plugin's real renderer output.
 
-The payloads are exactly what Slack, Discord and the mail server receive (the channels'
-``render``); this script lays them out the way the clients show them (an approximation of the
-look, not of the content) and screenshots them with headless Chromium (Debian's ``chromium``).
+Every picture starts from what the plugin really produces: the Slack digest is the JSON body the
+Slack stand-in accepted during ``notify-plus demo``; the single-notice pictures are the exact
+payloads ``SlackChannel.render``, ``DiscordChannel.render`` and ``EmailChannel.render`` return
+(what Slack, Discord and the mail server receive). This script only lays those payloads out the
+way the clients show them (an approximation of the look, not of the content; every piece of
+payload text is HTML-escaped, so hostile part names appear literally) and screenshots the pages
+with headless Chromium. It needs Debian's ``chromium`` (``apt-get install -y chromium``).
 
     .venv/bin/python scripts/render_previews.py [docs/images]
 """
@@ -10,11 +14,13 @@ look, not of the content) and screenshots them with headless Chromium (Debian's 
 from __future__ import annotations
 
 import html
+import json
 import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -23,114 +29,208 @@ from inventree_notify_plus.channels.base import Destination
 from inventree_notify_plus.devtools.samples import HOSTILE, build_shortfall_notice, low_stock_notice
 from inventree_notify_plus.devtools.standalone import setup_django
 
+ROOT = Path(__file__).resolve().parent.parent
 CTX = RenderContext(instance_name="Workshop", site_url="http://inventree.local")
-LOW = low_stock_notice(f"M3 x 8 screw {HOSTILE}", 3)
+# The same notices as ``notify-plus demo`` sends (devtools/cli.py).
+LOW = low_stock_notice(f"M3 x 8 screw {HOSTILE}", 12)
 BUILD = build_shortfall_notice()
+# Slack member ids of the demo's subscribers, to show <@U...> the way Slack does.
+MEMBERS = {"U0ALICE01": "Alice"}
+WIDTH = 820
 E = html.escape
-SLACK_TOKEN = re.compile(r"<(@U[A-Z0-9]+|[^<>|]+\|[^<>]*)>")
-MARKDOWN_ESCAPE = re.compile(r"\\(.)")
+SLACK_TOKEN = re.compile(r"<([^<>]*)>")
+DISCORD_LINK = re.compile(r"\[((?:\\.|[^\]\\])*)\]\(([^)\s]+)\)")
+DISCORD_ESCAPE = re.compile(r"\\(.)")
+
+
+# --- Slack -----------------------------------------------------------------------------------
+
+
+def slack_token(inner: str) -> str:
+    """One <...> token of mrkdwn: a link, a user mention or a special mention (which pings)."""
+    if inner.startswith("@"):
+        return f"<span class=mention>@{E(MEMBERS.get(inner[1:], inner[1:]))}</span>"
+    if inner.startswith("!"):
+        return f"<span class=mention>@{E(inner[1:].split('|', 1)[0])}</span>"
+    url, _, label = inner.partition("|")
+    return f"<a>{E(html.unescape(label or url))}</a>"
 
 
 def slack_mrkdwn(text: str) -> str:
-    """Show mrkdwn as Slack does: <url|text> as a link, <@U..> as a mention, entities decoded."""
+    """Show mrkdwn as Slack does: tokens as links/mentions, &lt; &gt; &amp; decoded."""
     out, pos = [], 0
     for token in SLACK_TOKEN.finditer(text):
         out.append(E(html.unescape(text[pos : token.start()])))
-        inner = token.group(1)
-        if inner.startswith("@"):
-            out.append("<span class=men>@alice</span>")
-        else:
-            out.append(f"<a>{E(html.unescape(inner.split('|', 1)[1]))}</a>")
+        out.append(slack_token(token.group(1)))
         pos = token.end()
     out.append(E(html.unescape(text[pos:])))
-    return "".join(out).replace("\n", "<br>")
+    return "".join(out)
+
+
+def slack_text(obj: dict[str, Any]) -> str:
+    """A Block Kit text object: plain_text literally, mrkdwn interpreted."""
+    return slack_mrkdwn(obj["text"]) if obj["type"] == "mrkdwn" else E(obj["text"])
+
+
+def slack_button(element: dict[str, Any]) -> str:
+    return f"<span class=btn>{E(element['text']['text'])}</span>"
+
+
+def slack_block(block: dict[str, Any]) -> str:
+    kind = block["type"]
+    if kind == "header":
+        return f"<div class=header>{E(block['text']['text'])}</div>"
+    if kind == "section":
+        parts = []
+        if "text" in block:
+            parts.append(f"<div class=text>{slack_text(block['text'])}</div>")
+        if "fields" in block:
+            cells = "".join(f"<div>{slack_text(f)}</div>" for f in block["fields"])
+            parts.append(f"<div class=fields>{cells}</div>")
+        accessory = block.get("accessory")
+        button = slack_button(accessory) if accessory and accessory["type"] == "button" else ""
+        return f"<div class=section><div class=grow>{''.join(parts)}</div>{button}</div>"
+    if kind == "actions":
+        buttons = "".join(slack_button(e) for e in block["elements"] if e["type"] == "button")
+        return f"<div class=actions>{buttons}</div>"
+    if kind == "context":
+        texts = " ".join(slack_text(e) for e in block["elements"] if "text" in e)
+        return f"<div class=context>{texts}</div>"
+    if kind == "divider":
+        return "<hr>"
+    return f"<div class=context>[{E(kind)} block]</div>"
+
+
+SLACK_CSS = """
+body{font-family:Lato,'Liberation Sans',Helvetica,Arial,sans-serif;margin:0;padding:18px 20px;
+background:#fff;color:#1d1c1d;font-size:15px;line-height:1.45}
+.msg{display:flex;gap:10px}.avatar{flex:none;width:36px;height:36px;border-radius:6px;
+background:#4a154b;color:#fff;display:flex;align-items:center;justify-content:center;font-weight:bold}
+.grow{flex:1;min-width:0}.who{font-weight:900}.app{font-size:10px;font-weight:bold;color:#616061;
+background:#e8e8e8;border-radius:3px;padding:1px 4px;margin-left:5px;vertical-align:2px}
+.time{color:#616061;font-size:12px;margin-left:6px}
+.header{font-size:18px;font-weight:900;margin:6px 0 4px}
+.section{display:flex;justify-content:space-between;align-items:flex-start;gap:16px;margin:6px 0}
+.text{white-space:pre-wrap;overflow-wrap:anywhere}
+.fields{display:grid;grid-template-columns:1fr 1fr;gap:6px 24px;margin:8px 0 2px;overflow-wrap:anywhere}
+.actions{margin:10px 0 6px}.context{color:#616061;font-size:12px;margin-top:6px}
+.mention{background:#e8f5fa;color:#1264a3;border-radius:3px;padding:0 2px}a{color:#1264a3}
+.btn{border:1px solid #c8c8c8;border-radius:4px;padding:4px 12px;font-weight:bold;font-size:13px;
+white-space:nowrap;display:inline-block;margin-right:8px;background:#fff}
+hr{border:0;border-top:1px solid #ddd}
+"""
+
+
+def slack_html(payload: dict[str, Any]) -> str:
+    """A page showing one Slack webhook body the way Slack shows the message."""
+    blocks = "".join(slack_block(b) for b in payload["blocks"])
+    return (
+        f"<!DOCTYPE html><html><head><meta charset=utf-8><style>{SLACK_CSS}</style></head><body>"
+        "<div class=msg><div class=avatar>IT</div><div class=grow><div><span class=who>InvenTree"
+        f"</span><span class=app>APP</span><span class=time>10:42 AM</span></div>{blocks}"
+        "</div></div></body></html>"
+    )
+
+
+# --- Discord ---------------------------------------------------------------------------------
+
+
+def discord_plain(text: str) -> str:
+    """Discord markdown without links: backslash escapes removed, the rest literal."""
+    return E(DISCORD_ESCAPE.sub(r"\1", text))
 
 
 def discord_markdown(text: str) -> str:
-    """Show Discord markdown as Discord does: backslash escapes removed."""
-    return E(MARKDOWN_ESCAPE.sub(r"\1", text))
+    """Discord markdown: [label](url) as a link, backslash escapes removed."""
+    out, pos = [], 0
+    for link in DISCORD_LINK.finditer(text):
+        out.append(discord_plain(text[pos : link.start()]))
+        out.append(f"<a>{discord_plain(link.group(1))}</a>")
+        pos = link.end()
+    out.append(discord_plain(text[pos:]))
+    return "".join(out)
 
 
-def slack_html(payload: dict) -> str:
-    parts = []
-    for block in payload["blocks"]:
-        kind = block["type"]
-        if kind == "header":
-            parts.append(f"<div class=h>{E(block['text']['text'])}</div>")
-        elif kind == "section" and "fields" in block:
-            cells = "".join(f"<div>{E(f['text'])}</div>" for f in block["fields"])
-            parts.append(f"<div class=fields>{cells}</div>")
-        elif kind == "section":
-            raw = block["text"]
-            text = slack_mrkdwn(raw["text"]) if raw["type"] == "mrkdwn" else E(raw["text"])
-            button = ""
-            if "accessory" in block:
-                button = f"<span class=btn>{E(block['accessory']['text']['text'])}</span>"
-            parts.append(f"<div class=sec><div>{text}</div>{button}</div>")
-        elif kind == "actions":
-            parts.append(
-                "".join(f"<span class=btn>{E(e['text']['text'])}</span>" for e in block["elements"])
-            )
-        elif kind == "context":
-            texts = [
-                slack_mrkdwn(e["text"]) if e["type"] == "mrkdwn" else E(e["text"])
-                for e in block["elements"]
-            ]
-            parts.append(f"<div class=ctx>{' '.join(texts)}</div>")
-    return f"""<html><head><meta charset=utf-8><style>
-body{{font-family:Lato,Helvetica,Arial,sans-serif;margin:0;padding:16px;background:#fff;color:#1d1c1d;font-size:15px}}
-.msg{{display:flex;gap:10px}} .av{{width:36px;height:36px;border-radius:6px;background:#4a154b;color:#fff;
-display:flex;align-items:center;justify-content:center;font-weight:bold}} .who{{font-weight:900}}
-.app{{font-size:11px;background:#ddd;border-radius:3px;padding:1px 4px;margin-left:4px}}
-.h{{font-size:18px;font-weight:900;margin:6px 0}} .fields{{display:grid;grid-template-columns:1fr 1fr;gap:6px 24px;margin:8px 0}}
-.sec{{display:flex;justify-content:space-between;gap:12px;margin:6px 0}} .ctx{{color:#616061;font-size:12px;margin-top:6px}}
-.men{{background:#e8f5fa;color:#1264a3;border-radius:3px;padding:0 2px}} a{{color:#1264a3}}
-.btn{{border:1px solid #bbb;border-radius:4px;padding:4px 12px;font-weight:bold;font-size:13px;white-space:nowrap;display:inline-block;margin-top:4px}}
-</style></head><body><div class=msg><div class=av>IT</div><div style="flex:1"><div><span class=who>InvenTree</span><span class=app>APP</span></div>
-{"".join(parts)}</div></div></body></html>"""
+def discord_embed(embed: dict[str, Any]) -> str:
+    colour = f"#{embed.get('color') or 0x1E1F22:06x}"
+    title = discord_plain(embed.get("title") or "")
+    if title and embed.get("url"):
+        title = f"<a>{title}</a>"
+    fields = "".join(
+        f"<div class={'inline' if f.get('inline') else 'wide'}><div class=name>"
+        f"{discord_plain(f['name'])}</div><div>{discord_markdown(f['value'])}</div></div>"
+        for f in embed.get("fields") or []
+    )
+    footer = (embed.get("footer") or {}).get("text") or ""
+    return (
+        f"<div class=embed style='border-left-color:{colour}'>"
+        f"<div class=title>{title}</div>"
+        f"<div class=desc>{discord_markdown(embed.get('description') or '')}</div>"
+        f"{f'<div class=fields>{fields}</div>' if fields else ''}"
+        f"{f'<div class=footer>{E(footer)}</div>' if footer else ''}</div>"
+    )
 
 
-def discord_html(payload: dict) -> str:
-    embeds = []
-    for embed in payload["embeds"]:
-        colour = f"#{embed.get('color', 0):06x}"
-        title = discord_markdown(embed.get("title") or "")
-        if embed.get("url"):
-            title = f"<a>{title}</a>"
-        desc = re.sub(
-            r"\[(.*?)\]\((.*?)\)", r"<a>\1</a>", discord_markdown(embed.get("description") or "")
-        )
-        desc = desc.replace("\n", "<br>")
-        fields = "".join(
-            f"<div class={'in' if f.get('inline') else 'full'}><b>{discord_markdown(f['name'])}</b><br>"
-            f"{discord_markdown(f['value'])}</div>"
-            for f in embed.get("fields", [])
-        )
-        footer = E((embed.get("footer") or {}).get("text", ""))
-        embeds.append(
-            f"<div class=embed style='border-left-color:{colour}'><div class=t>{title}</div><div class=d>{desc}</div>"
-            f"<div class=grid>{fields}</div><div class=f>{footer}</div></div>"
-        )
-    return f"""<html><head><meta charset=utf-8><style>
-body{{font-family:'gg sans','Noto Sans',Helvetica,Arial,sans-serif;margin:0;padding:16px;background:#313338;color:#dbdee1;font-size:15px}}
-.who{{color:#fff;font-weight:600}} .bot{{font-size:10px;background:#5865f2;color:#fff;border-radius:3px;padding:1px 4px;margin-left:4px}}
-.embed{{background:#2b2d31;border-left:4px solid;border-radius:4px;padding:10px 14px;margin-top:6px;max-width:620px}}
-.t a{{color:#00a8fc;font-weight:600}} .d{{margin:6px 0}} .d a{{color:#00a8fc}} .grid{{display:flex;flex-wrap:wrap;gap:8px 0}}
-.in{{width:33%}} .full{{width:100%}} .f{{font-size:12px;color:#b5bac1;margin-top:8px}}
-</style></head><body><div><span class=who>InvenTree</span><span class=bot>APP</span></div>{"".join(embeds)}</body></html>"""
+DISCORD_CSS = """
+body{font-family:'gg sans','Noto Sans','Liberation Sans',Helvetica,Arial,sans-serif;margin:0;
+padding:18px 20px;background:#313338;color:#dbdee1;font-size:15px;line-height:1.4}
+.msg{display:flex;gap:14px}.avatar{flex:none;width:40px;height:40px;border-radius:50%;
+background:#5865f2;color:#fff;display:flex;align-items:center;justify-content:center;font-weight:bold}
+.grow{flex:1;min-width:0}.who{color:#f2f3f5;font-weight:600}.bot{font-size:10px;font-weight:600;
+background:#5865f2;color:#fff;border-radius:3px;padding:1px 5px;margin-left:5px;vertical-align:2px}
+.time{color:#949ba4;font-size:12px;margin-left:6px}.content{margin-top:2px}
+.embed{background:#2b2d31;border-left:4px solid;border-radius:4px;padding:10px 16px 14px 12px;
+margin-top:6px;max-width:600px}
+.title{font-weight:600;margin-top:4px}.title a,.desc a{color:#00a8fc}
+.desc{margin-top:6px;font-size:14px;white-space:pre-wrap;overflow-wrap:anywhere}
+.fields{display:grid;grid-template-columns:repeat(3,1fr);gap:8px 12px;margin-top:10px;font-size:14px;
+overflow-wrap:anywhere}.wide{grid-column:1/-1}.name{font-weight:600;color:#f2f3f5;margin-bottom:2px}
+.footer{font-size:12px;color:#b5bac1;margin-top:10px}
+"""
 
 
-def email_html(message: dict) -> str:
-    return f"""<html><head><meta charset=utf-8><style>
-body{{margin:0;font-family:Helvetica,Arial,sans-serif;background:#f4f4f4}} .hd{{background:#fff;padding:10px 16px;border-bottom:1px solid #ddd;font-size:13px}}
-.body{{background:#fff;margin:12px;padding:8px 16px}}</style></head><body>
-<div class=hd><b>From:</b> InvenTree &lt;inventree@example.com&gt;<br><b>To:</b> Alice &lt;alice@example.com&gt;<br>
-<b>Subject:</b> {E(message["subject"])}</div><div class=body>{message["html"]}</div></body></html>"""
+def discord_html(payload: dict[str, Any]) -> str:
+    """A page showing one Discord webhook body the way Discord shows the message."""
+    content = f"<div class=content>{discord_markdown(payload.get('content') or '')}</div>"
+    embeds = "".join(discord_embed(e) for e in payload.get("embeds") or [])
+    return (
+        f"<!DOCTYPE html><html><head><meta charset=utf-8><style>{DISCORD_CSS}</style></head><body>"
+        "<div class=msg><div class=avatar>IT</div><div class=grow><div><span class=who>InvenTree"
+        f"</span><span class=bot>APP</span><span class=time>Today at 10:42</span></div>{content}"
+        f"{embeds}</div></div></body></html>"
+    )
+
+
+# --- Email -----------------------------------------------------------------------------------
+
+EMAIL_CSS = """
+body{margin:0;font-family:'Liberation Sans',Helvetica,Arial,sans-serif;background:#eef0f3}
+.head{background:#fff;padding:12px 18px;border-bottom:1px solid #d8dbe0;font-size:13px;color:#333;
+line-height:1.6}.head b{display:inline-block;width:64px;color:#666;font-weight:normal}
+.subject{font-size:17px;font-weight:bold;color:#111;margin-bottom:4px}
+iframe{display:block;border:1px solid #d8dbe0;background:#fff;margin:12px;width:calc(100% - 26px)}
+"""
+
+
+def email_html(message: dict[str, Any], sender: str, to: str, height: int) -> str:
+    """A mail-client frame around the email's own HTML part, shown as is in an iframe."""
+    return (
+        f"<!DOCTYPE html><html><head><meta charset=utf-8><style>{EMAIL_CSS}</style></head><body>"
+        f"<div class=head><div class=subject>{E(message['subject'])}</div>"
+        f"<b>From</b>{E(sender)}<br><b>To</b>{E(to)}</div>"
+        f'<iframe style="height:{height}px" srcdoc="{E(message["html"], quote=True)}"></iframe>'
+        "</body></html>"
+    )
+
+
+# --- Output ----------------------------------------------------------------------------------
 
 
 def shoot(page: str, out: Path, height: int, tmp: Path) -> None:
+    """Screenshot ``page`` at WIDTH x ``height`` with headless Chromium."""
     source = tmp / (out.stem + ".html")
     source.write_text(page, encoding="utf-8")
+    profile = tempfile.mkdtemp(dir=tmp)
     subprocess.run(
         [
             "chromium",
@@ -142,62 +242,78 @@ def shoot(page: str, out: Path, height: int, tmp: Path) -> None:
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            f"--user-data-dir={tmp / 'profile'}",
+            f"--user-data-dir={profile}",
             "--hide-scrollbars",
-            f"--window-size=760,{height}",
-            f"--screenshot={out}",
+            f"--window-size={WIDTH},{height}",
+            f"--screenshot={out.resolve()}",
             source.as_uri(),
         ],
         check=True,
         capture_output=True,
+        timeout=120,
     )
-    print(f"wrote {out}")
+    print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
+
+
+def demo_output(tmp: Path) -> Path:
+    """Run ``notify-plus demo --out`` and return the folder with what the stand-ins accepted."""
+    out = tmp / "demo"
+    subprocess.run(
+        [sys.executable, "-m", "inventree_notify_plus", "demo", "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return out
 
 
 def main() -> int:
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/images")
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs" / "images")
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
+        demo = demo_output(tmp)
+        slack_digest = json.loads((demo / "slack.json").read_text())[-1]
+
         setup_django(str(tmp / "preview.sqlite3"), 25)
-        slack_dest = Destination(
-            "slack", "slack:default", "https://hooks.slack.com/services/x", "slack"
-        )
-        discord_dest = Destination(
-            "discord", "discord:default", "https://discord.com/api/webhooks/1/x", "discord"
-        )
+        from django.conf import settings
+
+        slack_dest = Destination("slack", "slack:default", "http://x", "slack")
+        discord_dest = Destination("discord", "discord:default", "http://x", "discord")
         alice = Destination(
             "email", "email:user:1", "alice@example.com", "Alice", recipient_name="Alice"
         )
         slack, discord = SlackChannel(CTX), DiscordChannel(CTX)
+
         shoot(
             slack_html(slack.render(slack_dest, [LOW], ["U0ALICE01"])),
             target / "slack-low-stock.png",
-            270,
+            290,
             tmp,
         )
-        shoot(
-            slack_html(slack.render(slack_dest, [LOW, BUILD])),
-            target / "slack-digest.png",
-            230,
-            tmp,
-        )
+        shoot(slack_html(slack_digest), target / "slack-digest.png", 240, tmp)
         shoot(
             discord_html(discord.render(discord_dest, [LOW])),
             target / "discord-low-stock.png",
-            235,
+            282,
             tmp,
         )
         shoot(
             discord_html(discord.render(discord_dest, [BUILD])),
             target / "discord-build-shortfall.png",
-            250,
+            312,
             tmp,
         )
         shoot(
-            email_html(EmailChannel(CTX).render(alice, [LOW])),
+            email_html(
+                EmailChannel(CTX).render(alice, [LOW]),
+                settings.DEFAULT_FROM_EMAIL,
+                alice.address,
+                296,
+            ),
             target / "email-low-stock.png",
-            425,
+            418,
             tmp,
         )
     return 0
