@@ -7,7 +7,7 @@ users; Slack, Discord and the SMTP server are loopback stand-ins this test start
     NOTIFY_PLUS_E2E_PASSWORD=... pytest tests/e2e -s
 
 The InvenTree server and worker must run with ``INVENTREE_NOTIFY_PLUS_ALLOWED_HOSTS`` naming
-the stand-ins (default ports: Slack 9101, Discord 9102), InvenTree's email set to SMTP on
+the stand-ins (default ports: Slack 9101 and 9103, Discord 9102 and 9104), InvenTree's email set to SMTP on
 127.0.0.1:8025, and the plugin active with app, schedule, event and URL integration on.
 Skipped when no InvenTree is given.
 """
@@ -30,6 +30,8 @@ pytestmark = pytest.mark.skipif(
 SLACK_PORT = int(os.environ.get("NOTIFY_PLUS_E2E_SLACK_PORT", "9101"))
 DISCORD_PORT = int(os.environ.get("NOTIFY_PLUS_E2E_DISCORD_PORT", "9102"))
 SMTP_PORT = int(os.environ.get("NOTIFY_PLUS_E2E_SMTP_PORT", "8025"))
+LAB_SLACK_PORT = SLACK_PORT + 2
+LAB_DISCORD_PORT = DISCORD_PORT + 2
 RUN = uuid.uuid4().hex[:6]
 PASSWORD = f"Np-e2e-{uuid.uuid4().hex}"
 
@@ -48,10 +50,11 @@ def wait_for(condition, seconds: float = 90.0, step: float = 1.0):
 class Live:
     """The admin API, the users, and the stand-ins of one run."""
 
-    def __init__(self, slack, discord, smtp) -> None:
+    def __init__(self, slack, discord, smtp, lab_slack, lab_discord) -> None:
         from inventree.api import InvenTreeAPI
 
         self.slack, self.discord, self.smtp = slack, discord, smtp
+        self.lab_slack, self.lab_discord = lab_slack, lab_discord
         self.admin = InvenTreeAPI(
             URL,
             username=os.environ.get("NOTIFY_PLUS_E2E_USER", "admin"),
@@ -102,16 +105,15 @@ class Live:
                     found[rcpt] += 1
         return found
 
-    def posts_about(self, text: str) -> tuple[int, int]:
+    def posts_about(self, text: str, lab: bool = False) -> tuple[int, int]:
         """Slack and Discord messages carrying a notice whose title mentions ``text``."""
         from inventree_notify_plus.devtools.received import discord_titles, slack_titles
 
         def count(bodies, titles) -> int:
             return sum(any(text in title for title in titles(body)[0]) for body in list(bodies))
 
-        return count(self.slack.accepted, slack_titles), count(
-            self.discord.accepted, discord_titles
-        )
+        slack, discord = (self.lab_slack, self.lab_discord) if lab else (self.slack, self.discord)
+        return count(slack.accepted, slack_titles), count(discord.accepted, discord_titles)
 
     def slack_message_about(self, text: str) -> str:
         """The text of the Slack message carrying the notice about ``text``."""
@@ -131,8 +133,10 @@ def live():
         WebhookStandIn("slack", port=SLACK_PORT) as slack,
         WebhookStandIn("discord", port=DISCORD_PORT) as discord,
         SmtpStandIn(port=SMTP_PORT) as smtp,
+        WebhookStandIn("slack", port=LAB_SLACK_PORT) as lab_slack,
+        WebhookStandIn("discord", port=LAB_DISCORD_PORT) as lab_discord,
     ):
-        env = Live(slack, discord, smtp)
+        env = Live(slack, discord, smtp, lab_slack, lab_discord)
         env.setting("NOTIFICATIONS_ENABLE", True)
         env.setting("NOTIFICATIONS_LOW_STOCK", True)
         env.setting("EMAIL_ENABLE", True)
@@ -140,7 +144,7 @@ def live():
         env.setting("SLACK_WEBHOOK_URL", slack.url)
         env.setting("DISCORD_WEBHOOK_URL", discord.url)
         group = env.group()
-        env.addresses = {name: env.user(name, group) for name in ("alice", "bob", "carol")}
+        env.addresses = {name: env.user(name, group) for name in ("alice", "bob", "carol", "dave")}
         yield env
 
 
@@ -280,3 +284,62 @@ def test_anchor_ten_low_stock_events_while_slack_fails_first(live, tree):
     duplicates = sum(n - 1 for n in counted.values())
     print(f"\nanchor: delivered {delivered}/10, lost {10 - delivered}, duplicates {duplicates}")
     assert delivered == 10 and duplicates == 0
+
+
+def test_routes_send_each_category_to_its_channels_and_honour_user_choices(live, tree):
+    """Two Slack and two Discord destinations, routes by part category; Dave has email off
+    but opted in to be mentioned."""
+    from inventree.part import PartCategory
+
+    parent, _ = tree
+    purchasing = PartCategory.create(live.admin, {"name": f"Purchasing {RUN}", "parent": parent.pk})
+    lab = PartCategory.create(live.admin, {"name": f"Lab {RUN}", "parent": parent.pk})
+    live.setting("SLACK_EXTRA_WEBHOOKS", f"lab={live.lab_slack.url}")
+    live.setting("DISCORD_EXTRA_WEBHOOKS", f"lab={live.lab_discord.url}")
+    routes = (
+        f'[{{"part_category": [{purchasing.pk}], "to": ["slack:default", "discord:default"]}},'
+        f' {{"part_category": [{lab.pk}], "to": ["slack:lab", "discord:lab"]}}]'
+    )
+    live.setting("ROUTES", routes)
+    dave = live.users["dave"]
+    dave.patch("plugins/notify-plus/user-settings/NOTIFY_PLUS_EMAIL/", {"value": False})
+    dave.patch(
+        "plugins/notify-plus/user-settings/NOTIFY_PLUS_SLACK_MEMBER_ID/", {"value": "U0DAVE0001"}
+    )
+    dave.patch(
+        "plugins/notify-plus/user-settings/NOTIFY_PLUS_DISCORD_USER_ID/",
+        {"value": "123456789012345678"},
+    )
+    star(dave, "part/category", lab.pk)
+    try:
+        bolt = make_part(live, purchasing, f"Bolt {RUN}")
+        probe = make_part(live, lab, f"Probe {RUN}")
+        star(live.users["alice"], "part", bolt.pk)
+        drop_stock(live, bolt)
+        drop_stock(live, probe)
+        wait_for(
+            lambda: (
+                all(live.posts_about(f"Bolt {RUN}"))
+                and all(live.posts_about(f"Probe {RUN}", lab=True))
+            )
+        )
+        time.sleep(5)
+        where = {
+            "bolt default": live.posts_about(f"Bolt {RUN}"),
+            "bolt lab": live.posts_about(f"Bolt {RUN}", lab=True),
+            "probe default": live.posts_about(f"Probe {RUN}"),
+            "probe lab": live.posts_about(f"Probe {RUN}", lab=True),
+            "emails bolt": dict(live.emails_about(f"Bolt {RUN}")),
+            "emails probe": dict(live.emails_about(f"Probe {RUN}")),
+        }
+        print(f"\nroutes: {where}")
+        assert where["bolt default"] == (1, 1) and where["bolt lab"] == (0, 0)
+        assert where["probe lab"] == (1, 1) and where["probe default"] == (0, 0)
+        assert where["emails bolt"] == {live.addresses["alice"]: 1}
+        assert live.addresses["dave"] not in where["emails probe"]
+        slack = next(b for b in live.lab_slack.accepted if f"Probe {RUN}" in str(b))
+        discord = next(b for b in live.lab_discord.accepted if f"Probe {RUN}" in str(b))
+        assert "<@U0DAVE0001>" in slack["text"]
+        assert discord["allowed_mentions"] == {"parse": [], "users": ["123456789012345678"]}
+    finally:
+        live.setting("ROUTES", "")
