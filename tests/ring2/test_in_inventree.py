@@ -225,6 +225,87 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
             ["discord:default", "slack:default"],
         )
 
+    def test_recovery_ends_the_condition_and_is_announced_when_wanted(self):
+        from stock.models import StockItem
+
+        from inventree_notify_plus.intake import check_recovery
+        from inventree_notify_plus.models import Condition
+
+        self.plugin.set_setting("NOTIFICATIONS_RECOVERY", True)
+        self.plugin.send_notification(
+            self.part, "part.notify_low_stock", [self.alice], {"part": self.part, "link": "x"}
+        )
+        self.assertTrue(Condition.objects.filter(key=f"low_stock:part:{self.part.pk}").exists())
+        StockItem.objects.create(part=self.part, quantity=50)
+        check_recovery(self.plugin)  # what the sweep does when event integration is off
+        recovered = Delivery.objects.filter(category="notify_plus.low_stock_recovered")
+        self.assertIn(
+            f"email:user:{self.alice.pk}", set(recovered.values_list("destination", flat=True))
+        )
+        self.assertEqual(recovered.first().title, f"Stock recovered: {self.part.full_name}")
+        # the next drop is a new condition, announced again
+        StockItem.objects.filter(part=self.part).delete()
+        self.plugin.send_notification(
+            self.part, "part.notify_low_stock", [self.alice], {"part": self.part, "link": "x"}
+        )
+        self.assertEqual(
+            Delivery.objects.filter(category="part.notify_low_stock", channel="slack").count(), 2
+        )
+
+    def test_directory_skips_inactive_users_and_missing_addresses(self):
+        from inventree_notify_plus.channels.base import Skip
+        from inventree_notify_plus.directory import SettingsDirectory
+
+        directory = SettingsDirectory(self.plugin.routing_config())
+        self.assertEqual(
+            directory.resolve(f"email:user:{self.alice.pk}").address, "alice@example.com"
+        )
+        self.carol.is_active = False
+        self.carol.save()
+        self.assertEqual(
+            directory.resolve(f"email:user:{self.carol.pk}"), Skip("the user is inactive")
+        )
+        mute = User.objects.create_user("mute", "", "x")
+        self.assertEqual(
+            directory.resolve(f"email:user:{mute.pk}"), Skip("the user has no email address")
+        )
+        self.assertEqual(directory.resolve("email:user:999999"), Skip("the user no longer exists"))
+        self.assertTrue(directory.target_exists(f"part.part:{self.part.pk}"))
+        self.assertFalse(directory.target_exists("part.part:999999"))
+        self.assertEqual(directory.resolve("slack:default").address, SLACK)
+
+    def test_without_app_integration_it_still_delivers_best_effort(self):
+        from unittest import mock
+
+        with (
+            mock.patch.object(type(self.plugin), "outbox_ready", return_value=False),
+            mock.patch("InvenTree.tasks.offload_task") as offload,
+        ):
+            sent = self.plugin.send_notification(
+                self.part, "part.notify_low_stock", [self.alice], {"part": self.part, "link": "x"}
+            )
+        self.assertTrue(sent)
+        self.assertFalse(Delivery.objects.exists())
+        task, notice, planned = offload.call_args.args
+        self.assertEqual(task, "inventree_notify_plus.tasks.send_best_effort")
+        self.assertEqual(notice["category"], "part.notify_low_stock")
+        self.assertIn("slack:default", [p["destination"] for p in planned])
+
+    def test_prune_deletes_old_notifications_and_deliveries(self):
+        from datetime import timedelta
+
+        from common.models import NotificationMessage
+        from django.utils import timezone
+        from part.tasks import notify_low_stock
+
+        notify_low_stock(self.part)
+        NotificationMessage.objects.update(creation=timezone.now() - timedelta(days=40))
+        Delivery.objects.update(status="sent", created_at=timezone.now() - timedelta(days=40))
+        self.plugin.set_setting("NOTIFICATIONS_DELETE_DAYS", 30)
+        self.plugin.prune()
+        self.assertFalse(NotificationMessage.objects.exists())
+        self.assertFalse(Delivery.objects.exists())
+
     def test_settings_validation_errors(self):
         config = self.plugin.plugin_config()
         for key, value, text in [
