@@ -31,7 +31,10 @@ def _new_user(sender, instance, created: bool, **kwargs) -> None:
     except ImportError:  # plain Django (ring-1 tests): no InvenTree to hand over from
         return
     plugin = registry.get_plugin("notify-plus")
-    if plugin is None or not plugin.get_setting("EMAIL_ENABLE", cache=False):
+    if plugin is None or not (
+        plugin.get_setting("EMAIL_ENABLE", cache=False)
+        and plugin.get_setting("NOTIFICATIONS_ENABLE", cache=False)
+    ):
         return
     from .intake import hand_over_email
 

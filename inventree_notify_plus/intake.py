@@ -189,9 +189,13 @@ def _hand_over_email(user: Any) -> None:
     hand_over_email([user])
 
 
+HANDED_OVER = "_EMAIL_HANDED_OVER"
+
+
 def hand_over_email(users: Any) -> int:
     """Switch InvenTree's 'Allow email notifications' off for ``users`` (bulk, idempotent).
 
+    Each user handed over is marked, so that :func:`hand_back_email` restores exactly them.
     Written through the setting model directly: InvenTree's ``set_user_setting`` passes the
     user as the 'change user' and silently ignores changes for users who are not staff.
     """
@@ -199,23 +203,58 @@ def hand_over_email(users: Any) -> int:
     from plugin.models import PluginUserSetting
 
     core = registry.get_plugin(CORE_EMAIL_SLUG, active=None)
+    ours = registry.get_plugin("notify-plus", active=None)
     config = core.plugin_config() if core is not None else None
-    if config is None:
+    if config is None or ours is None:
         return 0
-    ids = [u.pk for u in users]
+    users = list(users)
     already_off = set(
         PluginUserSetting.objects.filter(
-            plugin=config, key="NOTIFY_BY_EMAIL", user_id__in=ids, value__in=["False", "false", "0"]
+            plugin=config,
+            key="NOTIFY_BY_EMAIL",
+            user_id__in=[u.pk for u in users],
+            value__in=["False", "false", "0"],
         ).values_list("user_id", flat=True)
     )
     changed = 0
     for user in users:
         if user.pk not in already_off:
             PluginUserSetting.set_setting("NOTIFY_BY_EMAIL", False, None, user=user, plugin=config)
+            PluginUserSetting.set_setting(
+                HANDED_OVER, True, None, user=user, plugin=ours.plugin_config()
+            )
             changed += 1
     if changed:
         logger.info("Notify Plus: took over email delivery for %s user(s)", changed)
     return changed
+
+
+def hand_back_email() -> int:
+    """Give email back to InvenTree's own method for every user Notify Plus took it from.
+
+    Called while Notify Plus's email (or the whole plugin) is switched off, so nobody is left
+    without email.
+    """
+    from plugin import registry
+    from plugin.models import PluginUserSetting
+
+    core = registry.get_plugin(CORE_EMAIL_SLUG, active=None)
+    ours = registry.get_plugin("notify-plus", active=None)
+    if core is None or ours is None:
+        return 0
+    marks = PluginUserSetting.objects.filter(plugin__key=ours.slug, key=HANDED_OVER).select_related(
+        "user"
+    )
+    count = 0
+    for mark in marks:
+        PluginUserSetting.set_setting(
+            "NOTIFY_BY_EMAIL", True, None, user=mark.user, plugin=core.plugin_config()
+        )
+        mark.delete()
+        count += 1
+    if count:
+        logger.info("Notify Plus: gave email back to InvenTree for %s user(s)", count)
+    return count
 
 
 def check_recovery(plugin: Any, event: str = "", kwargs: dict | None = None) -> None:

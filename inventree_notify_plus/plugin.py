@@ -138,7 +138,8 @@ class NotifyPlusPlugin(
             "description": _(
                 "Send each subscriber their own email (nobody sees other recipients). While on, "
                 "Notify Plus turns InvenTree's built-in 'Allow email notifications' off for each "
-                "user it emails, so every notice arrives by email exactly once."
+                "user it emails, so every notice arrives by email exactly once; turning this (or "
+                "the plugin) off gives it back."
             ),
             "default": True,
             "validator": bool,
@@ -278,6 +279,12 @@ class NotifyPlusPlugin(
         """Route a notification InvenTree triggered and queue its deliveries."""
         from .intake import accept
 
+        if not self.get_setting("NOTIFICATIONS_ENABLE", cache=False) or not self.get_setting(
+            "EMAIL_ENABLE", cache=False
+        ):
+            from .intake import hand_back_email
+
+            hand_back_email()  # nobody is left without email while Notify Plus does not send it
         if not self.get_setting("NOTIFICATIONS_ENABLE", cache=False):
             return False
         return accept(self, target, category, users, context or {})

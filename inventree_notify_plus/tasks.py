@@ -87,11 +87,16 @@ def sweep() -> None:
     """The scheduled sweep: email handover for new users, recovery fallback, then drain."""
     from django.contrib.auth import get_user_model
 
-    from .intake import check_recovery, hand_over_email
+    from .intake import check_recovery, hand_back_email, hand_over_email
 
     plugin = _plugin()
-    if plugin is not None and plugin.get_setting("EMAIL_ENABLE", cache=False):
-        hand_over_email(get_user_model().objects.filter(is_active=True))
+    if plugin is not None:
+        if plugin.get_setting("EMAIL_ENABLE", cache=False) and plugin.get_setting(
+            "NOTIFICATIONS_ENABLE", cache=False
+        ):
+            hand_over_email(get_user_model().objects.filter(is_active=True))
+        else:
+            hand_back_email()
     if plugin is not None and plugin.outbox_ready():
         check_recovery(plugin)
     drain(budget_seconds=50.0)

@@ -178,6 +178,21 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
             Delivery.objects.filter(channel="email", title="Low stock: M4 nut").count(), 1
         )
 
+    def test_turning_email_off_gives_it_back_to_inventree(self):
+        from inventree_notify_plus.intake import hand_over_email
+
+        core = registry.get_plugin("inventree-email-notification")
+        hand_over_email([self.alice, self.bob])
+        self.assertFalse(core.get_user_setting("NOTIFY_BY_EMAIL", self.alice))
+        self.plugin.set_setting("EMAIL_ENABLE", False)
+        self.plugin.send_notification(
+            self.part, "part.notify_low_stock", [self.alice], {"part": self.part, "link": "x"}
+        )
+        self.assertTrue(core.get_user_setting("NOTIFY_BY_EMAIL", self.alice))
+        self.assertTrue(core.get_user_setting("NOTIFY_BY_EMAIL", self.bob))
+        self.assertFalse(Delivery.objects.filter(channel="email").exists())
+        self.plugin.set_setting("EMAIL_ENABLE", True)
+
     def test_location_managers_hear_about_low_stock_held_there(self):
         from stock.models import StockItem, StockLocation
 
