@@ -346,3 +346,43 @@ def test_routes_send_each_category_to_its_channels_and_honour_user_choices(live,
         assert discord["allowed_mentions"] == {"parse": [], "users": ["123456789012345678"]}
     finally:
         live.setting("ROUTES", "")
+
+
+def test_zz_summary_of_what_arrived_where(live):
+    """Last in the module: what arrived where over the whole run, InvenTree's own mail included."""
+    import requests
+
+    from inventree_notify_plus.devtools.received import discord_titles, slack_titles
+
+    per_rcpt: Counter = Counter(r for rcpts, _ in list(live.smtp.messages) for r in rcpts)
+    print("\nsummary of the run:")
+    for label, standin in (
+        ("slack", live.slack),
+        ("discord", live.discord),
+        ("slack:lab", live.lab_slack),
+        ("discord:lab", live.lab_discord),
+    ):
+        titles = slack_titles if standin.kind == "slack" else discord_titles
+        notices = sum(len(titles(body)[0]) for body in list(standin.accepted))
+        print(
+            f"  {label}: {standin.requests} requests, {len(standin.accepted)} messages accepted "
+            f"carrying {notices} notices"
+        )
+    print(f"  smtp: {len(live.smtp.messages)} messages (InvenTree's own included)")
+    for rcpt, count in sorted(per_rcpt.items()):
+        subjects = Counter(
+            str(m["Subject"]).replace("\r\n", "")
+            for rcpts, m in live.smtp.messages
+            if rcpt in rcpts
+        )
+        print(f"    {rcpt}: {count} {dict(subjects)}")
+    user = os.environ.get("NOTIFY_PLUS_E2E_USER", "admin")
+    password = os.environ.get("NOTIFY_PLUS_E2E_PASSWORD", "inventree")
+    token = requests.get(f"{URL}/api/user/token/", auth=(user, password), timeout=10).json()
+    log = requests.get(
+        f"{URL}/plugin/notify-plus/deliveries/",
+        headers={"Authorization": f"Token {token['token']}"},
+        timeout=10,
+    ).json()
+    print(f"  delivery log (all runs): {log.get('counts')}")
+    assert all(len(rcpts) == 1 for rcpts, _ in live.smtp.messages)
