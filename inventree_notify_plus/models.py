@@ -37,6 +37,9 @@ class Delivery(models.Model):
     destination = models.CharField(max_length=100, db_index=True)
     destination_label = models.CharField(max_length=250, blank=True)
     mentions = models.JSONField(default=list, blank=True)
+    groupable = models.BooleanField(
+        default=True, help_text="May be sent together with others to the same destination."
+    )
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
     )

@@ -94,7 +94,7 @@ def enqueue(notice: Notice, planned: Iterable[PlannedDelivery], now: datetime | 
             mentions=list(plan.mentions),
             due_at=plan.due_at or now,
             created_at=now,
-            message_id="" if plan.groupable else "single",
+            groupable=plan.groupable,
         )
         for plan in planned
     ]
@@ -231,7 +231,7 @@ class Dispatcher:
                 self._finish(rows, Status.FAILED, f"unknown channel '{rows[0].channel}'", now)
                 report.failed += len(rows)
                 return None
-            groupable = [r for r in rows if r.message_id != "single"]
+            groupable = [r for r in rows if r.groupable]
             rows = groupable or rows[:1]
             backlog = False
             if len(rows) > 1:
