@@ -165,7 +165,7 @@ def recipients_for(
             if core_first and core_sends and email:
                 wants = False  # InvenTree's own email already reached this user
             if hand_over:
-                _hand_over_email(user)
+                hand_over_email([user])
         quiet = routing.parse_quiet_hours_safe(pref(user, "NOTIFY_PLUS_QUIET_HOURS"))
         result.append(
             routing.Recipient(
@@ -182,11 +182,6 @@ def recipients_for(
             )
         )
     return result
-
-
-def _hand_over_email(user: Any) -> None:
-    """Turn InvenTree's built-in per-user email off: Notify Plus emails this user from now on."""
-    hand_over_email([user])
 
 
 HANDED_OVER = "_EMAIL_HANDED_OVER"

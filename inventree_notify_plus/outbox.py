@@ -124,15 +124,6 @@ class DispatchReport:
     skipped: int = 0
     results: list[SendResult] = field(default_factory=list)
 
-    def add(self, other: DispatchReport) -> None:
-        """Accumulate another pass."""
-        self.messages += other.messages
-        self.sent += other.sent
-        self.retried += other.retried
-        self.failed += other.failed
-        self.skipped += other.skipped
-        self.results.extend(other.results)
-
 
 class Dispatcher:
     """Claims due deliveries per destination, sends them through channels, records outcomes."""

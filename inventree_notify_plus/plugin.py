@@ -279,13 +279,12 @@ class NotifyPlusPlugin(
         """Route a notification InvenTree triggered and queue its deliveries."""
         from .intake import accept
 
-        if not self.get_setting("NOTIFICATIONS_ENABLE", cache=False) or not self.get_setting(
-            "EMAIL_ENABLE", cache=False
-        ):
+        enabled = bool(self.get_setting("NOTIFICATIONS_ENABLE", cache=False))
+        if not enabled or not self.get_setting("EMAIL_ENABLE", cache=False):
             from .intake import hand_back_email
 
             hand_back_email()  # nobody is left without email while Notify Plus does not send it
-        if not self.get_setting("NOTIFICATIONS_ENABLE", cache=False):
+        if not enabled:
             return False
         return accept(self, target, category, users, context or {})
 

@@ -39,6 +39,18 @@ def standins():
     )
 
 
+def standin_counts(slack, discord, smtp) -> tuple[dict, dict, dict]:
+    """Messages accepted, requests received and 429s sent, per channel."""
+    accepted = {
+        "slack": len(slack.accepted),
+        "discord": len(discord.accepted),
+        "email": len(smtp.messages),
+    }
+    attempts = {"slack": slack.requests, "discord": discord.requests, "email": smtp.requests}
+    limited = {"slack": slack.rate_limited, "discord": discord.rate_limited, "email": 0}
+    return accepted, attempts, limited
+
+
 def make_channels():
     from inventree_notify_plus.channels import (
         DiscordChannel,
@@ -127,13 +139,7 @@ def run_notify_plus(burst: int, interval: float, tag: str) -> list[dict]:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         total = time.monotonic() - t0
-        accepted = {
-            "slack": len(slack.accepted),
-            "discord": len(discord.accepted),
-            "email": len(smtp.messages),
-        }
-        attempts = {"slack": slack.requests, "discord": discord.requests, "email": smtp.requests}
-        limited = {"slack": slack.rate_limited, "discord": discord.rate_limited, "email": 0}
+        accepted, attempts, limited = standin_counts(slack, discord, smtp)
 
     rows = []
     for kind in KINDS:
@@ -186,13 +192,7 @@ def run_baseline(burst: int, tag: str, email_workers: int) -> list[dict]:
                 lost["email"] += sum(r.outcome != Outcome.SENT for r in results)
                 seconds["email"] = time.monotonic() - t0
         total = time.monotonic() - t0
-        accepted = {
-            "slack": len(slack.accepted),
-            "discord": len(discord.accepted),
-            "email": len(smtp.messages),
-        }
-        attempts = {"slack": slack.requests, "discord": discord.requests, "email": smtp.requests}
-        limited = {"slack": slack.rate_limited, "discord": discord.rate_limited, "email": 0}
+        accepted, attempts, limited = standin_counts(slack, discord, smtp)
     return [
         {
             "burst": burst,
