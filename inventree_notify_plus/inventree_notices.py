@@ -44,11 +44,18 @@ def _part_label(part: Any) -> str:
 
 
 def _category_path(part: Any) -> tuple[str, list[int]]:
+    """The category and its parents, root first.
+
+    Walks the ``parent`` links rather than the tree index: InvenTree rebuilds that index in the
+    background, so a category created moments ago may not be in it yet.
+    """
+    chain = []
     category = getattr(part, "category", None)
-    if category is None:
-        return "", []
-    ancestors = list(category.get_ancestors(include_self=True))
-    return " / ".join(c.name for c in ancestors), [c.pk for c in ancestors]
+    while category is not None and len(chain) < 100:
+        chain.append(category)
+        category = category.parent
+    chain.reverse()
+    return " / ".join(c.name for c in chain), [c.pk for c in chain]
 
 
 def low_stock_notice(part: Any, link: str, episode: str = "", recovered: bool = False) -> Notice:

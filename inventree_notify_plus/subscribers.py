@@ -37,12 +37,18 @@ def stock_location_ids(part: Any) -> list[int]:
         .values_list("location_id", flat=True)
         .distinct()
     )
-    if not held:
-        return []
-    query = Q()
-    for loc in StockLocation.objects.filter(pk__in=held).only("tree_id", "lft", "rght"):
-        query |= Q(tree_id=loc.tree_id, lft__lte=loc.lft, rght__gte=loc.rght)
-    return sorted(StockLocation.objects.filter(query).values_list("pk", flat=True))
+    # Walk the parent links, one query per level for all locations at once: the tree index is
+    # rebuilt in the background and may lag behind a location created moments ago.
+    found: set[int] = set()
+    level = held
+    while level - found:
+        found |= level
+        level = set(
+            StockLocation.objects.filter(pk__in=level, parent__isnull=False).values_list(
+                "parent_id", flat=True
+            )
+        )
+    return sorted(found)
 
 
 def location_subscribers(location_ids: list[int]) -> list[Any]:

@@ -321,6 +321,21 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
         self.assertFalse(NotificationMessage.objects.exists())
         self.assertFalse(Delivery.objects.exists())
 
+    def test_category_path_does_not_trust_a_stale_tree_index(self):
+        """Seen live: InvenTree rebuilds the category tree in the background, and a sibling
+        created moments before briefly shared the new category's tree fields."""
+        from inventree_notify_plus.inventree_notices import low_stock_notice
+
+        purchasing = PartCategory.objects.create(name="Purchasing", parent=self.parent)
+        lab = PartCategory.objects.create(name="Lab", parent=self.parent)
+        PartCategory.objects.filter(pk=lab.pk).update(lft=purchasing.lft, rght=purchasing.rght)
+        probe = Part.objects.create(
+            name="Probe", category=PartCategory.objects.get(pk=lab.pk), minimum_stock=5
+        )
+        notice = low_stock_notice(probe, "x")
+        self.assertEqual(notice.scope["part_category_path"], [self.parent.pk, lab.pk])
+        self.assertIn("Mechanical / Lab", [f.value for f in notice.facts])
+
     def test_settings_validation_errors(self):
         config = self.plugin.plugin_config()
         for key, value, text in [
