@@ -96,8 +96,8 @@ class ResendView(APIView):
 
     def post(self, request: Request, pk: int) -> Response:
         """Requeue one delivery."""
-        from .intake import request_drain
         from .models import Delivery
+        from .tasks import request_drain
 
         updated = Delivery.objects.filter(
             pk=pk, status__in=[Delivery.Status.FAILED, Delivery.Status.UNKNOWN]

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from . import conditions, inventree_notices, outbox, routing
 from .inventree_notices import BUILD_SHORTFALL, LOW_STOCK, category_name
+from .tasks import offload, request_drain
 
 logger = logging.getLogger("inventree")
 
@@ -50,7 +51,7 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
         notice = inventree_notices.notice_from_notification(target, category, context)
         planned = routing.plan(notice, recipients, config, now)
         if planned:
-            _offload(
+            offload(
                 "inventree_notify_plus.tasks.send_best_effort",
                 notice.to_dict(),
                 [asdict(p) | {"due_at": None} for p in planned],
@@ -105,19 +106,6 @@ def location_managers(part: Any, users: list) -> tuple[list[int], list]:
         if u.pk not in known and check_user_permission(u, part, "view")
     ]
     return locations, managers
-
-
-def request_drain() -> None:
-    """Ask InvenTree's background worker to send what is due (never in the web request)."""
-    _offload("inventree_notify_plus.tasks.drain")
-
-
-def _offload(task: str, *args: Any) -> None:
-    from InvenTree.tasks import offload_task
-
-    # force_async: InvenTree would otherwise run the task inline when it sees no worker,
-    # which would put sending into the web request.
-    offload_task(task, *args, group="notify_plus", force_async=True)
 
 
 def recipients_for(

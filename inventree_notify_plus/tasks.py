@@ -83,20 +83,25 @@ def drain(budget_seconds: float = 20.0) -> Any:
     return report
 
 
-def sweep() -> None:
-    """The scheduled sweep: email handover for new users, recovery fallback, then drain."""
-    from django.contrib.auth import get_user_model
+def request_drain() -> None:
+    """Ask InvenTree's background worker to send what is due (never in the web request)."""
+    offload("inventree_notify_plus.tasks.drain")
 
-    from .intake import check_recovery, hand_back_email, hand_over_email
+
+def offload(task: str, *args: Any) -> None:
+    """Queue ``task`` for InvenTree's background worker."""
+    from InvenTree.tasks import offload_task
+
+    # force_async: InvenTree would otherwise run the task inline when it sees no worker,
+    # which would put sending into the web request.
+    offload_task(task, *args, group="notify_plus", force_async=True)
+
+
+def sweep() -> None:
+    """The scheduled sweep: recovery fallback, then drain."""
+    from .intake import check_recovery
 
     plugin = _plugin()
-    if plugin is not None:
-        if plugin.get_setting("EMAIL_ENABLE", cache=False) and plugin.get_setting(
-            "NOTIFICATIONS_ENABLE", cache=False
-        ):
-            hand_over_email(get_user_model().objects.filter(is_active=True))
-        else:
-            hand_back_email()
     if plugin is not None and plugin.outbox_ready():
         check_recovery(plugin)
     drain(budget_seconds=50.0)
