@@ -15,19 +15,29 @@ from .models import Condition
 
 
 def begin(key: str, detail: dict | None = None, now: datetime | None = None) -> tuple[str, bool]:
-    """Start (or find) a condition. Returns its episode id and whether it is new."""
+    """Start (or find) a condition. Returns its episode id and whether it is new.
+
+    Insert-or-lock: the condition's row is locked (``select_for_update``) before it is read,
+    and a first insert that races another one loses on the unique key and then reads the
+    winner's row under the lock, so concurrent tasks on PostgreSQL start one episode.
+    Runs in the caller's transaction (the lock lasts until the announcement is queued).
+    """
     now = now or timezone.now()
-    existing = Condition.objects.filter(key=key).first()
-    if existing and not existing.detail.get("ended"):
-        return existing.since.isoformat(), False
-    try:
-        with transaction.atomic():
-            Condition.objects.update_or_create(
-                key=key, defaults={"since": now, "detail": {**(detail or {}), "ended": False}}
-            )
-    except IntegrityError:
-        current = Condition.objects.get(key=key)
-        return current.since.isoformat(), False
+    fresh = {**(detail or {}), "ended": False}
+    with transaction.atomic():
+        row = Condition.objects.select_for_update().filter(key=key).first()
+        if row is None:
+            try:
+                with transaction.atomic():
+                    Condition.objects.create(key=key, since=now, detail=fresh)
+                return now.isoformat(), True
+            except IntegrityError:
+                row = Condition.objects.select_for_update().get(key=key)
+        if not row.detail.get("ended"):
+            return row.since.isoformat(), False
+        row.since = now
+        row.detail = fresh
+        row.save(update_fields=["since", "detail"])
     return now.isoformat(), True
 
 

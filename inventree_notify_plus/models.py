@@ -11,6 +11,24 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+class NoticeRecord(models.Model):
+    """A notice, stored once; every delivery of it points here.
+
+    A category starred by 10,000 users gives 10,000 deliveries and one copy of the notice.
+    """
+
+    uid = models.CharField(max_length=64, unique=True)
+    data = models.JSONField()
+    object_ref = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("Notify Plus notice")
+
+    def __str__(self) -> str:
+        return str(self.data.get("title", self.uid))
+
+
 class Delivery(models.Model):
     """One message to one destination for one notice.
 
@@ -29,39 +47,70 @@ class Delivery(models.Model):
         UNKNOWN = "unknown", _("Outcome unknown")
 
     key = models.CharField(max_length=64, unique=True)
-    notice_uid = models.CharField(max_length=64, db_index=True)
+    notice_uid = models.CharField(max_length=64)
+    notice_record = models.ForeignKey(
+        NoticeRecord, on_delete=models.CASCADE, related_name="deliveries", null=True
+    )
     category = models.CharField(max_length=100, db_index=True)
     title = models.CharField(max_length=250)
-    notice = models.JSONField()
     channel = models.CharField(max_length=20)
-    destination = models.CharField(max_length=100, db_index=True)
+    destination = models.CharField(max_length=100)
     destination_label = models.CharField(max_length=250, blank=True)
     mentions = models.JSONField(default=list, blank=True)
     groupable = models.BooleanField(
         default=True, help_text="May be sent together with others to the same destination."
     )
-    status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
-    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     due_at = models.DateTimeField(default=timezone.now)
+    first_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was first due: retry age counts from here."
+    )
     claim_token = models.CharField(max_length=32, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(
         max_length=32, blank=True, help_text="Deliveries sent together in one digest share it."
     )
     last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("Notify Plus delivery")
         verbose_name_plural = _("Notify Plus deliveries")
-        indexes = [models.Index(fields=["status", "due_at"], name="notifyplus_status_due")]
+        # The drain reads only pending rows: partial indexes stay small however many rows
+        # were sent. The delivery log pages newest first, optionally filtered by one column.
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="notifyplus_status_due"),
+            models.Index(
+                fields=["destination", "due_at"],
+                condition=models.Q(status="pending"),
+                name="notifyplus_pending_dest",
+            ),
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(status="pending"),
+                name="notifyplus_pending_due",
+            ),
+            models.Index(
+                fields=["claimed_at"],
+                condition=models.Q(status="sending"),
+                name="notifyplus_sending",
+            ),
+            models.Index(fields=["created_at", "id"], name="notifyplus_log"),
+            models.Index(fields=["status", "created_at"], name="notifyplus_log_status"),
+            models.Index(fields=["channel", "created_at"], name="notifyplus_log_channel"),
+            models.Index(fields=["destination", "created_at"], name="notifyplus_log_dest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} {self.destination_label}: {self.title} [{self.status}]"
+
+    @property
+    def notice(self) -> dict:
+        """The notice this delivery carries (stored once in :class:`NoticeRecord`)."""
+        return self.notice_record.data if self.notice_record_id else {}
 
 
 class DestinationState(models.Model):
@@ -79,6 +128,20 @@ class DestinationState(models.Model):
 
     def __str__(self) -> str:
         return self.destination
+
+
+class Lease(models.Model):
+    """A short, renewable hold on a role one worker plays at a time (the drain that waits).
+
+    Held by a random token until ``until``; a holder that dies simply lets it expire.
+    """
+
+    name = models.CharField(max_length=50, unique=True)
+    holder = models.CharField(max_length=32, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Condition(models.Model):

@@ -2,16 +2,25 @@
 
 Guarantees, and how:
 - nothing lost: rows are written in the caller's transaction; transient failures (network,
-  5xx, SMTP 4xx) come back as pending with exponential backoff and jitter until a maximum
-  number of attempts or age, then fail with the reason;
-- nothing twice: a delivery's key is unique (enqueueing the same notice again is a no-op) and
-  rows are claimed with a conditional UPDATE (pending -> sending), so two workers never send
-  the same row; a row left 'sending' by a killed worker is not sent again but marked
-  'unknown' for the admin to see (at most once);
+  5xx, SMTP 4xx) come back as pending with exponential backoff (from two seconds) and jitter
+  until a maximum number of attempts or an age counted from the first due time, then fail
+  with the reason;
+- nothing twice: a delivery's key is unique (enqueueing the same notice again is a no-op);
+  rows are locked with ``select_for_update(skip_locked)`` and claimed with a token, and every
+  later write (sent, failed, retry) is conditional on that token, so two workers never send
+  the same row and a worker whose claim expired cannot overwrite a row claimed again;
+- a dead worker: claims are short leases (30 s) renewed while a batch is being sent; a row
+  whose lease ran out is marked 'unknown' (it may have arrived; sending again could duplicate
+  it) and is resolved if its worker was only slow and reports after all;
+- on time: the drain waits in short steps for work due soon, one waiting drain at a time,
+  and reports when work is next due so the caller can wake a drain then;
+- bounded: a drain stops starting new messages at its deadline; the rest waits for the next;
 - rate limits: a token bucket and a Retry-After block per destination, kept in the database so
   every worker shares them; a 429 reschedules, nobody sleeps for long;
 - grouping: a destination's first notice goes out at once, the ones arriving within the
-  grouping interval after a message are folded into one digest.
+  grouping interval after a message are folded into one digest;
+- channels without a rate limit (email) are sent in batches: one claim, one lookup of the
+  recipients and one connection for many messages.
 """
 
 from __future__ import annotations
@@ -23,14 +32,15 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Protocol
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Min
+from django.db.models import Count, F, Min, Q, QuerySet
 from django.utils import timezone
 
 from .channels.base import Channel, Destination, Outcome, SendResult, Skip
-from .models import Condition, Delivery, DestinationState
+from .models import Condition, Delivery, DestinationState, Lease, NoticeRecord
 from .notice import Notice, stable_uid
 from .routing import PlannedDelivery
 
@@ -38,11 +48,15 @@ logger = logging.getLogger("inventree")
 
 Status = Delivery.Status
 
+ENQUEUE_CHUNK = 1000
+WAITER = "drain-waiter"
+
 
 class Directory(Protocol):
     """Resolves stored destination keys to live addresses at send time.
 
     Webhook URLs are secrets and user addresses change, so the outbox stores only keys.
+    A directory may also offer ``resolve_many(keys) -> dict`` to look many up at once.
     """
 
     def resolve(self, key: str) -> Destination | Skip:
@@ -54,13 +68,13 @@ class Directory(Protocol):
 
 @dataclass
 class RetryPolicy:
-    """Exponential backoff with jitter, bounded by attempts and age."""
+    """Exponential backoff with jitter, bounded by attempts and age; the claim lease."""
 
-    base_seconds: float = 15.0
+    base_seconds: float = 2.0
     cap_seconds: float = 900.0
     max_attempts: int = 10
     max_age: timedelta = timedelta(hours=24)
-    lease: timedelta = timedelta(minutes=5)
+    lease: timedelta = timedelta(seconds=30)
     rng: random.Random = field(default_factory=random.Random)
 
     def backoff(self, attempts: int) -> float:
@@ -77,40 +91,63 @@ def delivery_key(notice_uid: str, destination: str) -> str:
 def enqueue(notice: Notice, planned: Iterable[PlannedDelivery], now: datetime | None = None) -> int:
     """Write one pending row per planned delivery; already-known deliveries are ignored.
 
-    Returns how many rows are new. Call it inside the transaction that decided to notify.
+    Returns how many rows are new. Call it inside the transaction that decided to notify:
+    when it returns, every planned delivery exists (new or already known). The notice is
+    stored once; rows are written in chunks, so memory stays flat for any number of them.
     """
     now = now or timezone.now()
-    data = notice.to_dict()
-    rows = [
-        Delivery(
-            key=delivery_key(notice.uid, plan.destination),
-            notice_uid=notice.uid,
-            category=notice.category[:100],
-            title=notice.title[:250],
-            notice=data,
-            channel=plan.channel,
-            destination=plan.destination,
-            destination_label=plan.label[:250],
-            mentions=list(plan.mentions),
-            due_at=plan.due_at or now,
-            created_at=now,
-            groupable=plan.groupable,
-        )
-        for plan in planned
-    ]
-    if not rows:
+    plans = iter(planned)
+    chunk = list(islice(plans, ENQUEUE_CHUNK))
+    if not chunk:
         return 0
-    with transaction.atomic():
-        keys = [r.key for r in rows]
-        known = set(Delivery.objects.filter(key__in=keys).values_list("key", flat=True))
-        fresh = [r for r in rows if r.key not in known]
-        try:
-            with transaction.atomic():
-                Delivery.objects.bulk_create(fresh)
-        except IntegrityError:
-            # Another process enqueued the same notice at the same moment: keep theirs.
+    created = 0
+    with transaction.atomic(savepoint=False):
+        record = _notice_record(notice, now)
+        while chunk:
+            rows = {r.key: r for r in (_row(notice, record, plan, now) for plan in chunk)}
+            known = set(Delivery.objects.filter(key__in=list(rows)).values_list("key", flat=True))
+            fresh = [r for k, r in rows.items() if k not in known]
+            # ignore_conflicts: another process enqueueing the same notice at the same moment
+            # keeps its rows, ours are dropped; either way every planned delivery exists.
             Delivery.objects.bulk_create(fresh, ignore_conflicts=True)
-    return len(fresh)
+            created += len(fresh)
+            chunk = list(islice(plans, ENQUEUE_CHUNK))
+    return created
+
+
+def _notice_record(notice: Notice, now: datetime) -> NoticeRecord:
+    record = NoticeRecord.objects.filter(uid=notice.uid).first()
+    if record is not None:
+        return record
+    try:
+        with transaction.atomic():
+            return NoticeRecord.objects.create(
+                uid=notice.uid,
+                data=notice.to_dict(),
+                object_ref=notice.object_ref[:200],
+                created_at=now,
+            )
+    except IntegrityError:
+        return NoticeRecord.objects.get(uid=notice.uid)
+
+
+def _row(notice: Notice, record: NoticeRecord, plan: PlannedDelivery, now: datetime) -> Delivery:
+    due = plan.due_at or now
+    return Delivery(
+        key=delivery_key(notice.uid, plan.destination),
+        notice_uid=notice.uid,
+        notice_record=record,
+        category=notice.category[:100],
+        title=notice.title[:250],
+        channel=plan.channel,
+        destination=plan.destination,
+        destination_label=plan.label[:250],
+        mentions=list(plan.mentions),
+        due_at=due,
+        first_due_at=due,
+        created_at=now,
+        groupable=plan.groupable,
+    )
 
 
 @dataclass
@@ -123,6 +160,15 @@ class DispatchReport:
     failed: int = 0
     skipped: int = 0
     results: list[SendResult] = field(default_factory=list)
+    next_due: datetime | None = None
+
+
+@dataclass
+class _Message:
+    """One message to send: a destination and the claimed rows it carries."""
+
+    destination: str
+    rows: list[Delivery]
 
 
 class Dispatcher:
@@ -136,6 +182,7 @@ class Dispatcher:
         group_interval: timedelta = timedelta(seconds=60),
         clock: Callable[[], datetime] = timezone.now,
         max_rows_per_message: int = 1000,
+        batch_size: int = 50,
     ) -> None:
         self.directory = directory
         self.channels = channels
@@ -143,47 +190,74 @@ class Dispatcher:
         self.group_interval = group_interval
         self.clock = clock
         self.max_rows_per_message = max_rows_per_message
+        self.batch_size = batch_size
+        self._exists_cache: dict[str, bool] = {}
+        self._holder = uuid.uuid4().hex
 
     # -- the loop ---------------------------------------------------------------------------
 
     def drain(
         self, budget_seconds: float = 30.0, sleep: Callable[[float], None] = time.sleep
     ) -> DispatchReport:
-        """Send everything due, waiting (in steps of at most a second) for work due soon.
+        """Send everything due; wait (in steps of at most a second) for work due soon.
 
-        Stops when nothing is due within the budget; the periodic sweep picks up the rest.
+        Only one drain waits at a time (a lease); the others send what is due and return.
+        Stops at the deadline; ``report.next_due`` says when the rest is due, so the caller
+        can wake a drain then.
         """
         report = DispatchReport()
         deadline = time.monotonic() + budget_seconds
-        while True:
-            wait = self.run_once(report)
-            if wait is None:
-                break
-            if wait > 0:
+        waiting = False
+        try:
+            while True:
+                wait = self.run_once(report, deadline)
+                if wait is None:
+                    break
+                if wait <= 0:
+                    if time.monotonic() >= deadline:
+                        break
+                    continue
                 if time.monotonic() + wait > deadline:
                     break
+                waiting = self._hold(WAITER, timedelta(seconds=min(wait, 1.0) + 5))
+                if not waiting:
+                    break
                 sleep(min(wait, 1.0))
-            elif time.monotonic() > deadline:
-                break
+        finally:
+            if waiting:
+                self._release(WAITER)
+        report.next_due = self.next_due()
         return report
 
-    def run_once(self, report: DispatchReport | None = None) -> float | None:
+    def run_once(
+        self, report: DispatchReport | None = None, deadline: float | None = None
+    ) -> float | None:
         """One pass over destinations with due work.
 
         Returns 0 if it sent something (call again), the seconds until work is next due, or
-        None when the outbox holds nothing pending.
+        None when the outbox holds nothing pending or in flight.
         """
         report = report if report is not None else DispatchReport()
         now = self.clock()
+        self._exists_cache = {}
         self.recover_stale(now)
         due = list(
             Delivery.objects.filter(status=Status.PENDING, due_at__lte=now)
-            .values_list("destination", flat=True)
+            .values_list("channel", "destination")
             .distinct()
         )
         waits: list[float] = []
         progressed = False
-        for destination in due:
+        batched = {
+            kind for kind, _ in due if kind in self.channels and self._batches(self.channels[kind])
+        }
+        for kind in sorted(batched):
+            progressed |= self.dispatch_batch(kind, report, deadline)
+        for kind, destination in due:
+            if kind in batched:
+                continue
+            if deadline is not None and time.monotonic() >= deadline:
+                return 0.0
             before = report.messages + report.skipped + report.failed
             wait = self.dispatch_destination(destination, report)
             if wait:
@@ -191,16 +265,85 @@ class Dispatcher:
             progressed |= report.messages + report.skipped + report.failed > before
         if progressed:
             return 0.0
-        nxt = Delivery.objects.filter(status=Status.PENDING, due_at__gt=now).aggregate(
-            m=Min("due_at")
-        )["m"]
+        nxt = self.next_due()
         if nxt is not None:
-            waits.append(max(0.0, (nxt - now).total_seconds()))
+            waits.append(max(0.0, (nxt - self.clock()).total_seconds()))
         if waits:
             return max(0.05, min(waits))
         return None
 
-    # -- one destination --------------------------------------------------------------------
+    def next_due(self) -> datetime | None:
+        """When the outbox next needs a drain: the next pending row, or a lease running out."""
+        pending = Delivery.objects.filter(status=Status.PENDING).aggregate(m=Min("due_at"))["m"]
+        claimed = Delivery.objects.filter(status=Status.SENDING).aggregate(m=Min("claimed_at"))["m"]
+        times = [t for t in (pending, claimed + self.policy.lease if claimed else None) if t]
+        return min(times) if times else None
+
+    @staticmethod
+    def _batches(channel: Channel) -> bool:
+        """Channels without a rate limit (email) send many destinations per claim."""
+        return channel.rate_limit is None
+
+    # -- batches (email) --------------------------------------------------------------------
+
+    def dispatch_batch(self, kind: str, report: DispatchReport, deadline: float | None) -> bool:
+        """Claim up to ``batch_size`` messages of one channel at once and send them.
+
+        One claim, one lookup of all recipients, one connection for the batch; the lease
+        is renewed while the batch is sent. Returns whether anything was sent or settled.
+        """
+        channel = self.channels[kind]
+        progressed = False
+        while deadline is None or time.monotonic() < deadline:
+            now = self.clock()
+            claim = uuid.uuid4().hex
+            with transaction.atomic():
+                rows = list(
+                    Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("notice_record")
+                    .filter(channel=kind, status=Status.PENDING, due_at__lte=now)
+                    .order_by("due_at", "id")[: self.batch_size * 4]
+                )
+                messages = self._messages(channel, rows)
+                if not messages:
+                    return progressed
+                self._claim([r for m in messages for r in m.rows], claim, now)
+            progressed = True
+            resolved = self._resolve_all([m.destination for m in messages])
+            renewed = time.monotonic()
+            with channel.batch():
+                for i, message in enumerate(messages):
+                    if time.monotonic() - renewed > self.policy.lease.total_seconds() / 3:
+                        self._renew(claim, [r.pk for m in messages[i:] for r in m.rows])
+                        renewed = time.monotonic()
+                    self._deliver(channel, message, resolved[message.destination], claim, report)
+
+        return progressed
+
+    def _messages(self, channel: Channel, rows: list[Delivery]) -> list[_Message]:
+        """Group locked rows into at most ``batch_size`` messages, one per destination."""
+        by_destination: dict[str, list[Delivery]] = {}
+        for row in rows:
+            by_destination.setdefault(row.destination, []).append(row)
+        messages = []
+        for destination, mine in by_destination.items():
+            groupable = [r for r in mine if r.groupable]
+            chosen = groupable or mine[:1]
+            if len(chosen) > 1:
+                chosen = chosen[: channel.capacity([Notice.from_dict(r.notice) for r in chosen])]
+            messages.append(_Message(destination, chosen))
+            if len(messages) >= self.batch_size:
+                break
+        return messages
+
+    def _resolve_all(self, keys: list[str]) -> dict[str, Destination | Skip]:
+        many = getattr(self.directory, "resolve_many", None)
+        if many is not None:
+            found = dict(many(keys))
+            return {k: found.get(k, Skip(f"unknown destination '{k}'")) for k in keys}
+        return {k: self.directory.resolve(k) for k in keys}
+
+    # -- one destination (rate-limited channels) ----------------------------------------------
 
     def dispatch_destination(self, destination: str, report: DispatchReport) -> float | None:
         """Send one message (a single notice or a digest) to ``destination`` if it may send now.
@@ -211,7 +354,8 @@ class Dispatcher:
         claim = uuid.uuid4().hex
         with transaction.atomic():
             rows = list(
-                Delivery.objects.select_for_update(skip_locked=True)
+                Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("notice_record")
                 .filter(destination=destination, status=Status.PENDING, due_at__lte=now)
                 .order_by("due_at", "id")[: self.max_rows_per_message]
             )
@@ -219,7 +363,9 @@ class Dispatcher:
                 return None
             channel = self.channels.get(rows[0].channel)
             if channel is None:
-                self._finish(rows, Status.FAILED, f"unknown channel '{rows[0].channel}'", now)
+                Delivery.objects.filter(pk__in=[r.pk for r in rows], status=Status.PENDING).update(
+                    status=Status.FAILED, last_error=f"unknown channel '{rows[0].channel}'"
+                )
                 report.failed += len(rows)
                 return None
             groupable = [r for r in rows if r.groupable]
@@ -234,38 +380,40 @@ class Dispatcher:
             wait = self._pace(destination, channel, now, grouping=bool(groupable) and not backlog)
             if wait > 0:
                 return wait
-            ids = [r.pk for r in rows]
-            claimed = Delivery.objects.filter(pk__in=ids, status=Status.PENDING).update(
-                status=Status.SENDING, claim_token=claim, claimed_at=now, attempts=F("attempts") + 1
-            )
-            if not claimed:
-                return None
-        rows = list(
-            Delivery.objects.filter(claim_token=claim, status=Status.SENDING).order_by(
-                "created_at", "id"
-            )
+            self._claim(rows, claim, now)
+        self._deliver(
+            channel, _Message(destination, rows), self.directory.resolve(destination), claim, report
         )
-        self._send(destination, channel, rows, claim, report)
         return None
+
+    def _claim(self, rows: list[Delivery], claim: str, now: datetime) -> None:
+        """Mark locked rows as being sent under ``claim`` (in the locking transaction)."""
+        Delivery.objects.filter(pk__in=[r.pk for r in rows], status=Status.PENDING).update(
+            status=Status.SENDING, claim_token=claim, claimed_at=now, attempts=F("attempts") + 1
+        )
+        for row in rows:
+            row.status, row.claim_token, row.claimed_at = Status.SENDING, claim, now
+            row.attempts += 1
+
+    def _renew(self, claim: str, ids: list[int]) -> None:
+        """Extend the lease of rows still waiting in a batch being sent."""
+        Delivery.objects.filter(pk__in=ids, claim_token=claim, status=Status.SENDING).update(
+            claimed_at=self.clock()
+        )
 
     def _pace(self, destination: str, channel: Channel, now: datetime, grouping: bool) -> float:
         """Rate limit, Retry-After block and grouping interval; takes a token when it may send."""
         limit = channel.rate_limit
-        if limit is None and channel.kind == "email":
-            return 0.0  # mail has no rate limit and no grouping interval: no shared state to keep
-        state, _ = DestinationState.objects.get_or_create(
-            destination=destination,
-            defaults={"tokens": float(limit.burst if limit else 1), "refilled_at": now},
-        )
-        state = DestinationState.objects.select_for_update().get(pk=state.pk)
+        state = DestinationState.objects.select_for_update().filter(destination=destination).first()
+        if state is None:
+            DestinationState.objects.get_or_create(
+                destination=destination,
+                defaults={"tokens": float(limit.burst if limit else 1), "refilled_at": now},
+            )
+            state = DestinationState.objects.select_for_update().get(destination=destination)
         if state.blocked_until and state.blocked_until > now:
             return (state.blocked_until - now).total_seconds()
-        if (
-            grouping
-            and channel.kind != "email"
-            and state.last_sent_at
-            and now < state.last_sent_at + self.group_interval
-        ):
+        if grouping and state.last_sent_at and now < state.last_sent_at + self.group_interval:
             return (state.last_sent_at + self.group_interval - now).total_seconds()
         if limit:
             elapsed = max(0.0, (now - state.refilled_at).total_seconds())
@@ -275,26 +423,31 @@ class Dispatcher:
             state.tokens = tokens - 1.0
             state.refilled_at = now
         state.last_sent_at = now
-        state.save()
+        state.save(update_fields=["tokens", "refilled_at", "last_sent_at"])
         return 0.0
 
-    def _send(
-        self, key: str, channel: Channel, rows: list[Delivery], claim: str, report: DispatchReport
+    # -- sending and recording --------------------------------------------------------------
+
+    def _deliver(
+        self,
+        channel: Channel,
+        message: _Message,
+        resolved: Destination | Skip,
+        claim: str,
+        report: DispatchReport,
     ) -> None:
-        now = self.clock()
         live: list[Delivery] = []
-        for row in rows:
-            ref = row.notice.get("object_ref", "")
-            if ref and not self._exists(ref):
-                self._finish([row], Status.SKIPPED, "the object was deleted before sending", now)
-                report.skipped += 1
-            else:
-                live.append(row)
+        gone: list[Delivery] = []
+        for row in message.rows:
+            ref = row.notice_record.object_ref if row.notice_record_id else ""
+            (gone if ref and not self._exists(ref) else live).append(row)
+        if gone:
+            self._settle(gone, claim, Status.SKIPPED, "the object was deleted before sending")
+            report.skipped += len(gone)
         if not live:
             return
-        resolved = self.directory.resolve(key)
         if isinstance(resolved, Skip):
-            self._finish(live, Status.SKIPPED, resolved.reason, now)
+            self._settle(live, claim, Status.SKIPPED, resolved.reason)
             report.skipped += len(live)
             return
         notices = [Notice.from_dict(r.notice) for r in live]
@@ -306,14 +459,34 @@ class Dispatcher:
             result = SendResult.retry(f"internal error: {type(exc).__name__}")
         report.messages += 1
         report.results.append(result)
-        self._record(key, channel, live, claim, result, report)
+        self._record(message.destination, channel, live, claim, result, report)
 
     def _exists(self, ref: str) -> bool:
-        try:
-            return self.directory.target_exists(ref)
-        except Exception:
-            logger.exception("Notify Plus: could not check whether %s exists", ref)
-            return True
+        if ref not in self._exists_cache:
+            try:
+                self._exists_cache[ref] = self.directory.target_exists(ref)
+            except Exception:
+                logger.exception("Notify Plus: could not check whether %s exists", ref)
+                return True
+        return self._exists_cache[ref]
+
+    @staticmethod
+    def _mine(rows: Sequence[Delivery], claim: str) -> QuerySet[Delivery]:
+        """Rows still under ``claim``.
+
+        Sending, or marked 'unknown' after the lease ran out (a slow worker's late answer
+        settles them); never rows claimed again since.
+        """
+        return Delivery.objects.filter(
+            pk__in=[r.pk for r in rows],
+            claim_token=claim,
+            status__in=[Status.SENDING, Status.UNKNOWN],
+        )
+
+    def _settle(self, rows: Sequence[Delivery], claim: str, status: str, reason: str) -> int:
+        return self._mine(rows, claim).update(
+            status=status, last_error=reason, claim_token="", updated_at=self.clock()
+        )
 
     def _record(
         self,
@@ -325,47 +498,48 @@ class Dispatcher:
         report: DispatchReport,
     ) -> None:
         now = self.clock()
-        message_id = uuid.uuid4().hex
-        ids = [r.pk for r in rows]
-        mine = Delivery.objects.filter(pk__in=ids, claim_token=claim, status=Status.SENDING)
-        with transaction.atomic():
-            if result.outcome == Outcome.SENT:
-                mine.update(
-                    status=Status.SENT,
-                    sent_at=now,
-                    last_error="",
-                    message_id=message_id,
-                    claim_token="",
-                )
-                report.sent += len(rows)
-                logger.info(
-                    "Notify Plus: sent %s notice(s) by %s to %s",
-                    len(rows),
-                    channel.kind,
-                    rows[0].destination_label,
-                )
-                return
-            if result.outcome == Outcome.PERMANENT:
-                mine.update(status=Status.FAILED, last_error=result.detail, claim_token="")
-                report.failed += len(rows)
-                logger.warning(
-                    "Notify Plus: %s delivery to %s failed permanently: %s",
-                    channel.kind,
-                    rows[0].destination_label,
-                    result.detail,
-                )
-                return
-            self._reschedule(key, channel, rows, result, now, report)
+        label = rows[0].destination_label
+        if result.outcome == Outcome.SENT:
+            self._mine(rows, claim).update(
+                status=Status.SENT,
+                sent_at=now,
+                last_error="",
+                message_id=uuid.uuid4().hex,
+                claim_token="",
+                updated_at=now,
+            )
+            report.sent += len(rows)
+            logger.info(
+                "Notify Plus: sent %s notice(s) by %s to %s", len(rows), channel.kind, label
+            )
+            return
+        if result.outcome == Outcome.PERMANENT:
+            self._settle(rows, claim, Status.FAILED, result.detail)
+            report.failed += len(rows)
+            logger.warning(
+                "Notify Plus: %s delivery to %s failed permanently: %s",
+                channel.kind,
+                label,
+                result.detail,
+            )
+            return
+        self._reschedule(key, channel, rows, claim, result, now, report)
 
     def _reschedule(
         self,
         key: str,
         channel: Channel,
         rows: list[Delivery],
+        claim: str,
         result: SendResult,
         now: datetime,
         report: DispatchReport,
     ) -> None:
+        """Back to pending with backoff, or failed when out of attempts or too old.
+
+        Age counts from the first due time: a digest row queued a day before it was due is
+        not too old on its first transient error. A 429 does not use up an attempt.
+        """
         rate_limited = result.status == 429
         if result.retry_after is not None:
             until = now + timedelta(seconds=result.retry_after)
@@ -375,67 +549,93 @@ class Dispatcher:
                     destination__startswith=f"{channel.kind}:"
                 )
             blocked.update(blocked_until=until)
+        give_up: dict[str, list[Delivery]] = {}
+        retry: dict[int, list[Delivery]] = {}
         for row in rows:
             attempts = row.attempts - 1 if rate_limited else row.attempts
-            too_old = now - row.created_at > self.policy.max_age
-            if attempts >= self.policy.max_attempts or too_old:
-                why = f"{attempts} attempts" if not too_old else f"older than {self.policy.max_age}"
-                Delivery.objects.filter(pk=row.pk).update(
-                    status=Status.FAILED,
-                    attempts=attempts,
-                    last_error=f"gave up after {why}: {result.detail}",
-                    claim_token="",
-                )
-                report.failed += 1
-                continue
+            start = max(row.created_at, row.first_due_at or row.created_at)
+            if now - start > self.policy.max_age:
+                give_up.setdefault(f"older than {self.policy.max_age}", []).append(row)
+            elif attempts >= self.policy.max_attempts:
+                give_up.setdefault(f"{attempts} attempts", []).append(row)
+            else:
+                retry.setdefault(attempts, []).append(row)
+        undo = F("attempts") - 1 if rate_limited else F("attempts")
+        for why, group in give_up.items():
+            report.failed += self._mine(group, claim).update(
+                status=Status.FAILED,
+                attempts=undo,
+                last_error=f"gave up after {why}: {result.detail}",
+                claim_token="",
+                updated_at=now,
+            )
+        for attempts, group in retry.items():
             delay = self.policy.backoff(max(1, attempts))
             if result.retry_after is not None:
                 delay = max(result.retry_after, delay if not rate_limited else 0.0)
-            Delivery.objects.filter(pk=row.pk).update(
+            report.retried += self._mine(group, claim).update(
                 status=Status.PENDING,
-                attempts=attempts,
+                attempts=undo,
                 due_at=now + timedelta(seconds=delay),
                 last_error=result.detail,
                 claim_token="",
+                updated_at=now,
             )
-            report.retried += 1
 
-    def _finish(self, rows: Sequence[Delivery], status: str, reason: str, now: datetime) -> None:
-        Delivery.objects.filter(pk__in=[r.pk for r in rows]).update(
-            status=status, last_error=reason, claim_token="", updated_at=now
-        )
+    # -- leases -----------------------------------------------------------------------------
 
     def recover_stale(self, now: datetime | None = None) -> int:
-        """Rows left 'sending' longer than the lease: their worker died mid-send.
+        """Rows left 'sending' longer than the lease: their worker died (or hangs) mid-send.
 
         The message may or may not have reached the service; sending again could duplicate it,
-        so the row is marked 'unknown' with the reason, for the admin to see.
+        so the row is marked 'unknown' with the reason, for the admin to see. The claim token
+        stays: if the worker was only slow, its answer still settles the row.
         """
         now = now or self.clock()
         return Delivery.objects.filter(
             status=Status.SENDING, claimed_at__lt=now - self.policy.lease
         ).update(
             status=Status.UNKNOWN,
-            claim_token="",
+            updated_at=now,
             last_error="the worker stopped while sending; not sent again so that nobody gets it twice",
         )
 
+    def _hold(self, name: str, length: timedelta) -> bool:
+        """Take or renew the lease ``name`` for this dispatcher; False if another holds it."""
+        now = self.clock()
+        Lease.objects.get_or_create(name=name)
+        return bool(
+            Lease.objects.filter(name=name)
+            .filter(Q(until__isnull=True) | Q(until__lt=now) | Q(holder=self._holder))
+            .update(holder=self._holder, until=now + length)
+        )
 
-def counts() -> dict[str, int]:
-    """Deliveries per status, for the delivery log's header."""
+    def _release(self, name: str) -> None:
+        Lease.objects.filter(name=name, holder=self._holder).update(holder="", until=None)
+
+
+def counts(since: datetime | None = None) -> dict[str, int]:
+    """Deliveries per status (created since ``since`` if given), for the delivery log."""
     result = {s.value: 0 for s in Status}
-    for row in Delivery.objects.values("status").annotate(n=Count("id")):
+    rows = Delivery.objects.all()
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    for row in rows.order_by().values("status").annotate(n=Count("id")):
         result[row["status"]] = row["n"]
     return result
 
 
 def prune(days: int, now: datetime | None = None) -> int:
-    """Delete finished deliveries and ended conditions older than ``days`` (0 keeps all)."""
+    """Delete finished deliveries, their notices and ended conditions older than ``days``.
+
+    0 keeps all.
+    """
     if days <= 0:
         return 0
     cutoff = (now or timezone.now()) - timedelta(days=days)
     done = [Status.SENT, Status.FAILED, Status.SKIPPED, Status.UNKNOWN]
     deleted, _ = Delivery.objects.filter(status__in=done, created_at__lt=cutoff).delete()
+    NoticeRecord.objects.filter(created_at__lt=cutoff, deliveries__isnull=True).delete()
     DestinationState.objects.filter(refilled_at__lt=cutoff).exclude(
         destination__in=Delivery.objects.filter(status=Status.PENDING).values("destination")
     ).delete()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -113,6 +114,11 @@ class Channel(ABC):
         The outbox sends the rest in the next message, so no notice is reduced to '... and N more'.
         """
         return max(1, min(len(notices), self.max_items))
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Around several sends in a row: a channel may share one connection for them."""
+        yield
 
     @abstractmethod
     def send(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import smtplib
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,18 @@ class EmailChannel(Channel):
     kind = "email"
     rate_limit = None
     max_items = 2000
+    _shared: Any = None
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One SMTP connection for a batch of mails, not one per mail."""
+        self._shared = get_connection(fail_silently=False, timeout=self.timeout)
+        try:
+            yield
+        finally:
+            shared, self._shared = self._shared, None
+            with suppress(Exception):  # the mails are sent; a failing QUIT changes nothing
+                shared.close()
 
     def subject(self, notices: Sequence[Notice]) -> str:
         """'[Instance] Low stock: M3 screw' or '[Instance] 5 notifications: …'."""
@@ -85,16 +98,31 @@ class EmailChannel(Channel):
             body=message["text"],
             from_email=getattr(settings, "DEFAULT_FROM_EMAIL", None) or None,
             to=[destination.address],
-            connection=get_connection(fail_silently=False, timeout=self.timeout),
+            connection=self._connection(),
         )
         mail.attach_alternative(message["html"], "text/html")
         try:
             sent = mail.send(fail_silently=False)
         except Exception as exc:
+            if self._shared is not None:
+                self._drop_shared()
             return classify_smtp_error(exc, destination.address)
         if not sent:
             return SendResult.retry("the mail backend sent nothing (is email configured?)")
         return SendResult.sent(f"accepted for {mask_email(destination.address)}")
+
+    def _connection(self) -> Any:
+        """The batch's open connection (opened on first use), or a connection for one mail."""
+        if self._shared is None:
+            return get_connection(fail_silently=False, timeout=self.timeout)
+        if getattr(self._shared, "connection", None) is None:
+            self._shared.open()
+        return self._shared
+
+    def _drop_shared(self) -> None:
+        """After an error the connection may be broken: the next mail opens a fresh one."""
+        with suppress(Exception):  # a broken connection may fail to close; it is dropped
+            self._shared.close()
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
