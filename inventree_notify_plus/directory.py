@@ -36,16 +36,38 @@ class SettingsDirectory:
                 user = get_user_model().objects.get(pk=int(rest.rsplit(":", 1)[-1]))
             except (ValueError, get_user_model().DoesNotExist):
                 return Skip("the user no longer exists")
-            if not user.is_active:
-                return Skip("the user is inactive")
-            address = self.email_for_user(user)
-            if not address:
-                return Skip("the user has no email address")
-            name = user.get_full_name() or user.get_username()
-            return Destination(
-                "email", key, address, f"{name} <{mask_email(address)}>", recipient_name=name
-            )
+            return self._person(key, user)
         return Skip(f"unknown destination '{key}'")
+
+    def _person(self, key: str, user) -> Destination | Skip:
+        """A user's mailbox, or why they cannot be mailed."""
+        if not user.is_active:
+            return Skip("the user is inactive")
+        address = self.email_for_user(user)
+        if not address:
+            return Skip("the user has no email address")
+        name = user.get_full_name() or user.get_username()
+        return Destination(
+            "email", key, address, f"{name} <{mask_email(address)}>", recipient_name=name
+        )
+
+    def resolve_many(self, keys: list[str]) -> dict[str, Destination | Skip]:
+        """Resolve many keys at once: one query for all the users among them (email batches)."""
+        ids = {}
+        for key in keys:
+            kind, _, rest = key.partition(":")
+            if kind == "email" and self.config.email_enabled and rest.rsplit(":", 1)[-1].isdigit():
+                ids[key] = int(rest.rsplit(":", 1)[-1])
+        users = get_user_model().objects.in_bulk(set(ids.values()))
+        found: dict[str, Destination | Skip] = {}
+        for key in keys:
+            if key not in ids:
+                found[key] = self.resolve(key)
+            elif ids[key] not in users:
+                found[key] = Skip("the user no longer exists")
+            else:
+                found[key] = self._person(key, users[ids[key]])
+        return found
 
     def target_exists(self, object_ref: str) -> bool:
         """Whether ``app_label.model:pk`` still exists."""

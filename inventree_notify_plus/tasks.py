@@ -8,7 +8,7 @@ Called by InvenTree's worker via ``offload_task`` and by the plugin's scheduled 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -65,12 +65,28 @@ def build_dispatcher(plugin: Any) -> Any:
     )
 
 
+# django-q2's cluster runs its scheduler about every 30 s (its guard loop counts to 30).
+SCHEDULER_TICK = 30.0
+WAKE_SCHEDULE = "notify-plus.wake"
+DRAIN_TASK = "inventree_notify_plus.tasks.drain"
+
+
+def task_budget(wanted: float) -> float:
+    """Seconds a task may spend draining: well inside InvenTree's task timeout.
+
+    A task that outlives INVENTREE_BACKGROUND_TIMEOUT is killed mid-send, which leaves rows
+    'unknown'; so a drain stops starting messages at half of it and leaves the rest to the next.
+    """
+    timeout = float((getattr(settings, "Q_CLUSTER", None) or {}).get("timeout") or 90)
+    return max(1.0, min(wanted, timeout / 2))
+
+
 def drain(budget_seconds: float = 20.0) -> Any:
-    """Send everything due; also end low-stock conditions that recovered unnoticed."""
+    """Send everything due, then make sure a drain runs when the rest is due."""
     plugin = _plugin()
     if plugin is None or not plugin.outbox_ready():
         return None
-    report = build_dispatcher(plugin).drain(budget_seconds=budget_seconds)
+    report = build_dispatcher(plugin).drain(budget_seconds=task_budget(budget_seconds))
     if report.messages or report.failed or report.skipped:
         logger.info(
             "Notify Plus: %s message(s), %s sent, %s retrying, %s failed, %s skipped",
@@ -80,12 +96,72 @@ def drain(budget_seconds: float = 20.0) -> Any:
             report.failed,
             report.skipped,
         )
+    wake_at(report.next_due)
     return report
 
 
+def wake_at(when: datetime | None) -> None:
+    """Have a drain run by ``when``: now if it is soon, else a one-off schedule before it.
+
+    Nothing to do while another drain waits for due work (it covers it and calls this when
+    it stops). A one-off schedule fires at the scheduler's next tick after its time, so it is
+    set one tick early; the drain it starts waits the rest in short steps.
+    """
+    if when is None:
+        return
+    from django.utils import timezone
+
+    from .models import Lease
+    from .outbox import WAITER
+
+    now = timezone.now()
+    if Lease.objects.filter(name=WAITER, until__gt=now).exists():
+        return
+    lead = (when - now).total_seconds()
+    if lead <= SCHEDULER_TICK:
+        offload(DRAIN_TASK)
+        return
+    from django_q.models import Schedule
+
+    at = when - timedelta(seconds=SCHEDULER_TICK)
+    current = Schedule.objects.filter(name=WAKE_SCHEDULE).order_by("next_run").first()
+    if current is not None and current.next_run <= at and current.repeats != 0:
+        return
+    updated = Schedule.objects.filter(name=WAKE_SCHEDULE).update(
+        next_run=at, repeats=-1, schedule_type=Schedule.ONCE, func=DRAIN_TASK
+    )
+    if not updated:
+        Schedule.objects.create(
+            name=WAKE_SCHEDULE,
+            func=DRAIN_TASK,
+            schedule_type=Schedule.ONCE,
+            repeats=-1,
+            next_run=at,
+        )
+
+
 def request_drain() -> None:
-    """Ask InvenTree's background worker to send what is due (never in the web request)."""
-    offload("inventree_notify_plus.tasks.drain")
+    """Send what was just queued: at once when already in a background worker, else queue it.
+
+    Never in a web request. InvenTree runs its low-stock check in the worker, so the drain
+    usually runs right there after the commit instead of waiting for another worker poll.
+    """
+    if _in_worker():
+        try:
+            drain(budget_seconds=10.0)
+        except Exception:
+            logger.exception("Notify Plus: drain after commit failed; queued for the worker")
+        else:
+            return
+    offload(DRAIN_TASK)
+
+
+def _in_worker() -> bool:
+    try:
+        from InvenTree.ready import isInWorkerThread
+    except ImportError:
+        return False
+    return bool(isInWorkerThread())
 
 
 def offload(task: str, *args: Any) -> None:
@@ -98,13 +174,13 @@ def offload(task: str, *args: Any) -> None:
 
 
 def sweep() -> None:
-    """The scheduled sweep: recovery fallback, then drain."""
+    """The scheduled sweep: recovery fallback, then drain (bounded, like every drain)."""
     from .intake import check_recovery
 
     plugin = _plugin()
     if plugin is not None and plugin.outbox_ready():
         check_recovery(plugin)
-    drain(budget_seconds=50.0)
+    drain(budget_seconds=20.0)
 
 
 def send_best_effort(notice_data: dict, planned: list[dict]) -> None:
