@@ -9,11 +9,19 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from inventree_notify_plus.channels.base import Destination
+from inventree_notify_plus.channels.base import Destination, SendResult
 from inventree_notify_plus.devtools.received import discord_titles, slack_titles
 from inventree_notify_plus.devtools.standins import Answer
-from inventree_notify_plus.models import Delivery
-from inventree_notify_plus.outbox import Dispatcher, RetryPolicy, Skip, counts, enqueue, prune
+from inventree_notify_plus.models import Delivery, NoticeRecord
+from inventree_notify_plus.outbox import (
+    Dispatcher,
+    DispatchReport,
+    RetryPolicy,
+    Skip,
+    counts,
+    enqueue,
+    prune,
+)
 from inventree_notify_plus.routing import PlannedDelivery
 
 from .conftest import directory as make_directory
@@ -230,3 +238,84 @@ def test_backlog_larger_than_a_message_is_split_not_summarised(discord, channels
     assert sorted(titles) == sorted(f"Low stock: Part {n}" for n in range(1000))
     assert sum(discord_titles(body)[1] for body in discord.accepted) == 0
     assert 1 < len(discord.accepted) < 40
+
+
+def test_late_answer_of_an_expired_claim_cannot_undo_a_later_send(slack, channels):
+    """Worker A's lease ran out; the row was sent by another worker; A's late 'retry' is void."""
+    enqueue(low_stock(), [slack_plan()])
+    stale = timezone.now() - timedelta(minutes=1)
+    Delivery.objects.update(status="sending", claim_token="a" * 32, claimed_at=stale, attempts=1)
+    directory = make_directory(Destination("slack", "slack:default", slack.url, "slack"))
+    d = dispatcher(directory, channels)
+    assert d.recover_stale() == 1
+    Delivery.objects.update(status="pending", attempts=0)  # the admin resends it
+    d.drain(budget_seconds=5)
+    assert len(slack.accepted) == 1
+    row = Delivery.objects.get()
+    d._record(
+        "slack:default",
+        channels["slack"],
+        [row],
+        "a" * 32,
+        SendResult.retry("late 500"),
+        DispatchReport(),
+    )
+    row.refresh_from_db()
+    assert row.status == "sent" and row.last_error == ""
+    d.drain(budget_seconds=1)
+    assert len(slack.accepted) == 1
+
+
+def test_slow_worker_answer_settles_its_unknown_row(channels):
+    """A worker slower than its lease: the row shows 'unknown', then its real outcome."""
+    enqueue(low_stock(), [slack_plan()])
+    stale = timezone.now() - timedelta(minutes=1)
+    Delivery.objects.update(status="sending", claim_token="b" * 32, claimed_at=stale, attempts=1)
+    d = dispatcher(make_directory(), channels)
+    d.recover_stale()
+    row = Delivery.objects.get()
+    assert row.status == "unknown"
+    d._record(
+        "slack:default", channels["slack"], [row], "b" * 32, SendResult.sent(), DispatchReport()
+    )
+    assert Delivery.objects.get().status == "sent"
+
+
+def test_digest_due_a_day_after_it_was_queued_survives_its_first_error(slack, channels):
+    """Retry age counts from the first due time, not from when the row was written."""
+    slack.then(Answer(500, "internal_error"))
+    now = timezone.now()
+    enqueue(low_stock(), [slack_plan(due_at=now)], now=now - timedelta(hours=25))
+    directory = make_directory(Destination("slack", "slack:default", slack.url, "slack"))
+    policy = RetryPolicy(base_seconds=0.05, cap_seconds=0.2, max_age=timedelta(hours=24))
+    dispatcher(directory, channels, policy=policy).drain(budget_seconds=5)
+    assert Delivery.objects.get().status == "sent"
+    assert len(slack.accepted) == 1
+
+
+def test_emails_of_a_batch_share_one_smtp_connection(smtp, channels):
+    """Forty subscribers of one notice: forty mails, one SMTP connection."""
+    directory = make_directory(
+        *(Destination("email", f"email:user:{u}", f"u{u}@example.com", f"u{u}") for u in range(40))
+    )
+    enqueue(low_stock(), [email_plan(u) for u in range(40)])
+    dispatcher(directory, channels).drain(budget_seconds=10)
+    assert sorted(r[0] for r, _ in smtp.messages) == sorted(f"u{u}@example.com" for u in range(40))
+    assert len(smtp.peers) == 1
+
+
+def test_notice_is_stored_once_for_all_its_deliveries(channels):
+    enqueue(low_stock(), [slack_plan(), *(email_plan(u) for u in range(50))])
+    assert NoticeRecord.objects.count() == 1
+    assert {d.notice["title"] for d in Delivery.objects.all()} == {"Low stock: M3 screw"}
+
+
+def test_first_retry_comes_within_seconds():
+    assert RetryPolicy().backoff(1) <= 2.0
+
+
+def test_drain_reports_when_the_rest_is_due(channels):
+    later = timezone.now() + timedelta(minutes=5)
+    enqueue(low_stock(), [slack_plan(due_at=later)])
+    report = dispatcher(make_directory(), channels).drain(budget_seconds=0.1)
+    assert report.messages == 0 and report.next_due == later

@@ -9,8 +9,37 @@ from __future__ import annotations
 from ..channels.base import Destination, Skip
 
 
-def setup_django(db_path: str, smtp_port: int) -> None:
-    """Configure Django standalone (SQLite file at ``db_path``, SMTP on loopback) and migrate."""
+def database(db_path: str, url: str = "") -> dict:
+    """Django's database settings: PostgreSQL from a URL, else a SQLite file at ``db_path``.
+
+    The URL reads ``postgresql://user:password@host:port/name``.
+    """
+    if not url:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": db_path,
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+        }
+    from urllib.parse import unquote, urlparse
+
+    parts = urlparse(url)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": parts.path.lstrip("/"),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "127.0.0.1",
+        "PORT": str(parts.port or 5432),
+    }
+
+
+def setup_django(
+    db_path: str, smtp_port: int, database_url: str = "", migrate: bool = True
+) -> None:
+    """Configure Django standalone and migrate.
+
+    SQLite file at ``db_path`` or PostgreSQL at ``database_url``; SMTP on loopback.
+    """
     import django
     from django.conf import settings
     from django.core.management import call_command
@@ -24,13 +53,7 @@ def setup_django(db_path: str, smtp_port: int) -> None:
             "django.contrib.auth",
             "inventree_notify_plus",
         ],
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": db_path,
-                "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
-            }
-        },
+        DATABASES={"default": database(db_path, database_url)},
         EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=smtp_port,
@@ -38,7 +61,8 @@ def setup_django(db_path: str, smtp_port: int) -> None:
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
     )
     django.setup()
-    call_command("migrate", verbosity=0)
+    if migrate:
+        call_command("migrate", verbosity=0)
 
 
 class StaticDirectory:

@@ -207,6 +207,8 @@ class _SmtpHandler:
         self.server = server
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        with self.server.lock:
+            self.server.peers.add(session.peer)
         code = self.server._decide(address)
         if code:
             return code
@@ -229,6 +231,7 @@ class SmtpStandIn:
         self.rng = random.Random(seed)
         self.messages: list[tuple[list[str], Message]] = []
         self.requests = 0  # RCPT commands answered
+        self.peers: set = set()  # client (host, port) pairs: one per SMTP connection used
         self.refused = 0  # of which refused (scripted or by fail_fraction)
         self.lock = threading.Lock()
         self.controller = Controller(

@@ -1,0 +1,117 @@
+"""One process of the PostgreSQL concurrency tests (``tests/test_outbox_postgres.py``).
+
+Each process has its own database connection, as InvenTree's workers do; the test starts
+several at once. ``python tests/pg_worker.py MODE JSON`` prints one JSON line with its result.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from inventree_notify_plus.devtools.standalone import setup_django
+
+
+def wait_until(start: float) -> None:
+    """Start the contested step at the same moment in every process."""
+    time.sleep(max(0.0, start - time.time()))
+
+
+def reset(args: dict) -> dict:
+    from inventree_notify_plus.models import (
+        Condition,
+        Delivery,
+        DestinationState,
+        Lease,
+        NoticeRecord,
+    )
+
+    for model in (Delivery, NoticeRecord, DestinationState, Condition, Lease):
+        model.objects.all().delete()
+    return {}
+
+
+def enqueue(args: dict) -> dict:
+    from django.db import transaction
+
+    from inventree_notify_plus.devtools.samples import low_stock_notice
+    from inventree_notify_plus.outbox import enqueue
+    from inventree_notify_plus.routing import PlannedDelivery
+
+    plans = [PlannedDelivery("slack", "slack:default", "slack")] + [
+        PlannedDelivery("email", f"email:user:{u}", f"user {u}", groupable=False)
+        for u in range(args["users"])
+    ]
+    wait_until(args.get("start", 0))
+    created = 0
+    for n in range(args["notices"]):
+        with transaction.atomic():
+            created += enqueue(low_stock_notice(f"Part {n}", n), plans)
+    return {"created": created}
+
+
+def drain(args: dict) -> dict:
+    from inventree_notify_plus.channels import EmailChannel, RenderContext, SlackChannel
+    from inventree_notify_plus.channels.base import Destination, RateLimit
+    from inventree_notify_plus.devtools.standalone import StaticDirectory
+    from inventree_notify_plus.outbox import Dispatcher, RetryPolicy
+
+    directory = StaticDirectory()
+    directory.add(Destination("slack", "slack:default", args["slack"], "slack"))
+    for u in range(args["users"]):
+        directory.add(Destination("email", f"email:user:{u}", f"u{u}@example.com", f"user {u}"))
+    ctx = RenderContext(instance_name="Workshop")
+    slack = SlackChannel(ctx, timeout=5)
+    slack.rate_limit = RateLimit(burst=1000, per_second=1000.0)
+    dispatcher = Dispatcher(
+        directory,
+        {"slack": slack, "email": EmailChannel(ctx, timeout=5)},
+        policy=RetryPolicy(base_seconds=0.05, cap_seconds=0.2),
+        group_interval=timedelta(0),
+        batch_size=5,
+    )
+    wait_until(args.get("start", 0))
+    report = dispatcher.drain(budget_seconds=args.get("budget", 30))
+    return {"messages": report.messages, "sent": report.sent}
+
+
+def begin(args: dict) -> dict:
+    from django.db import transaction
+
+    from inventree_notify_plus import conditions
+
+    wait_until(args["start"])
+    with transaction.atomic():
+        _, new = conditions.begin(args["key"])
+        time.sleep(0.3)  # hold the transaction open, as intake does while it queues the notice
+    return {"new": new}
+
+
+def count(args: dict) -> dict:
+    from inventree_notify_plus.models import Delivery, NoticeRecord
+
+    return {"deliveries": Delivery.objects.count(), "notices": NoticeRecord.objects.count()}
+
+
+MODES = {"count": count, "reset": reset, "enqueue": enqueue, "drain": drain, "begin": begin}
+
+
+def main() -> int:
+    mode, raw = sys.argv[1], sys.argv[2]
+    args = json.loads(raw)
+    setup_django("", smtp_port=args.get("smtp_port", 1), database_url=args["db"], migrate=False)
+    if args.get("migrate"):
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+    print(json.dumps(MODES[mode](args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
