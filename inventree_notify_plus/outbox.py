@@ -49,7 +49,8 @@ logger = logging.getLogger("inventree")
 Status = Delivery.Status
 
 ENQUEUE_CHUNK = 1000
-WAITER = "drain-waiter"
+WAITER = "drain-waiter"  # held by the one drain that waits for work due soon
+QUEUED = "drain-queued"  # set while a drain task waits in the worker queue
 
 
 class Directory(Protocol):
@@ -197,11 +198,16 @@ class Dispatcher:
     # -- the loop ---------------------------------------------------------------------------
 
     def drain(
-        self, budget_seconds: float = 30.0, sleep: Callable[[float], None] = time.sleep
+        self,
+        budget_seconds: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        wait: bool = True,
+        should_yield: Callable[[], bool] | None = None,
     ) -> DispatchReport:
         """Send everything due; wait (in steps of at most a second) for work due soon.
 
-        Only one drain waits at a time (a lease); the others send what is due and return.
+        Only one drain waits at a time (a lease), and only while ``should_yield`` says no
+        other task is waiting for the worker; the others send what is due and return.
         Stops at the deadline; ``report.next_due`` says when the rest is due, so the caller
         can wake a drain then.
         """
@@ -210,19 +216,21 @@ class Dispatcher:
         waiting = False
         try:
             while True:
-                wait = self.run_once(report, deadline)
-                if wait is None:
+                left = self.run_once(report, deadline)
+                if left is None:
                     break
-                if wait <= 0:
+                if left <= 0:
                     if time.monotonic() >= deadline:
                         break
                     continue
-                if time.monotonic() + wait > deadline:
+                if not wait or time.monotonic() + left > deadline:
                     break
-                waiting = self._hold(WAITER, timedelta(seconds=min(wait, 1.0) + 5))
+                if should_yield is not None and should_yield():
+                    break
+                waiting = self._hold(WAITER, timedelta(seconds=min(left, 1.0) + 5))
                 if not waiting:
                     break
-                sleep(min(wait, 1.0))
+                sleep(min(left, 1.0))
         finally:
             if waiting:
                 self._release(WAITER)

@@ -82,11 +82,26 @@ def task_budget(wanted: float) -> float:
 
 
 def drain(budget_seconds: float = 20.0) -> Any:
-    """Send everything due, then make sure a drain runs when the rest is due."""
+    """The drain task: send everything due, then make sure a drain runs when the rest is due.
+
+    Waits for work due soon only while no other task waits for the worker (InvenTree may run
+    a single worker; a waiting drain must not hold up its other tasks).
+    """
+    return _drain(budget_seconds, wait=True, queued=True)
+
+
+def _drain(budget_seconds: float, wait: bool, queued: bool) -> Any:
     plugin = _plugin()
     if plugin is None or not plugin.outbox_ready():
         return None
-    report = build_dispatcher(plugin).drain(budget_seconds=task_budget(budget_seconds))
+    if queued:
+        from .models import Lease
+        from .outbox import QUEUED
+
+        Lease.objects.filter(name=QUEUED).update(until=None)  # the queued drain has started
+    report = build_dispatcher(plugin).drain(
+        budget_seconds=task_budget(budget_seconds), wait=wait, should_yield=_others_waiting
+    )
     if report.messages or report.failed or report.skipped:
         logger.info(
             "Notify Plus: %s message(s), %s sent, %s retrying, %s failed, %s skipped",
@@ -100,8 +115,18 @@ def drain(budget_seconds: float = 20.0) -> Any:
     return report
 
 
+def _others_waiting() -> bool:
+    """Whether other tasks wait in the worker queue (then a drain stops waiting and yields)."""
+    try:
+        from django_q.brokers import get_broker
+
+        return bool(get_broker().queue_size())
+    except Exception:
+        return False
+
+
 def wake_at(when: datetime | None) -> None:
-    """Have a drain run by ``when``: now if it is soon, else a one-off schedule before it.
+    """Have a drain run by ``when``: queued now if it is soon, else a one-off schedule.
 
     Nothing to do while another drain waits for due work (it covers it and calls this when
     it stops). A one-off schedule fires at the scheduler's next tick after its time, so it is
@@ -117,9 +142,8 @@ def wake_at(when: datetime | None) -> None:
     now = timezone.now()
     if Lease.objects.filter(name=WAITER, until__gt=now).exists():
         return
-    lead = (when - now).total_seconds()
-    if lead <= SCHEDULER_TICK:
-        offload(DRAIN_TASK)
+    if (when - now).total_seconds() <= SCHEDULER_TICK:
+        queue_drain()
         return
     from django_q.models import Schedule
 
@@ -140,20 +164,36 @@ def wake_at(when: datetime | None) -> None:
         )
 
 
+def queue_drain() -> None:
+    """Queue one drain task; a burst of requests while one is queued adds no more."""
+    from django.utils import timezone
+
+    from .models import Lease
+    from .outbox import QUEUED
+
+    now = timezone.now()
+    Lease.objects.get_or_create(name=QUEUED)
+    # Expires on its own, in case the queued task is lost (worker restarted).
+    free = Lease.objects.filter(name=QUEUED).exclude(until__gt=now)
+    if free.update(until=now + timedelta(seconds=120)):
+        offload(DRAIN_TASK)
+
+
 def request_drain() -> None:
     """Send what was just queued: at once when already in a background worker, else queue it.
 
     Never in a web request. InvenTree runs its low-stock check in the worker, so the drain
-    usually runs right there after the commit instead of waiting for another worker poll.
+    usually runs right there after the commit (sending what is due, without waiting) instead
+    of waiting for another worker poll.
     """
     if _in_worker():
         try:
-            drain(budget_seconds=10.0)
+            _drain(budget_seconds=10.0, wait=False, queued=False)
         except Exception:
             logger.exception("Notify Plus: drain after commit failed; queued for the worker")
         else:
             return
-    offload(DRAIN_TASK)
+    queue_drain()
 
 
 def _in_worker() -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -41,7 +42,15 @@ class EmailChannel(Channel):
     kind = "email"
     rate_limit = None
     max_items = 2000
-    _shared: Any = None
+
+    @property
+    def _shared(self) -> Any:
+        """The batch connection of the calling thread (threads may share a channel)."""
+        return getattr(self.__dict__.setdefault("_local", threading.local()), "connection", None)
+
+    @_shared.setter
+    def _shared(self, connection: Any) -> None:
+        self.__dict__.setdefault("_local", threading.local()).connection = connection
 
     @contextmanager
     def batch(self) -> Iterator[None]:
