@@ -98,7 +98,7 @@ class Delivery(models.Model):
                 condition=models.Q(status="sending"),
                 name="notifyplus_sending",
             ),
-            models.Index(fields=["created_at", "id"], name="notifyplus_log"),
+            models.Index(fields=["created_at", "id"], include=["status"], name="notifyplus_log"),
             models.Index(fields=["status", "created_at"], name="notifyplus_log_status"),
             models.Index(fields=["channel", "created_at"], name="notifyplus_log_channel"),
             models.Index(fields=["destination", "created_at"], name="notifyplus_log_dest"),

@@ -140,7 +140,9 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="delivery",
-            index=models.Index(fields=["created_at", "id"], name="notifyplus_log"),
+            index=models.Index(
+                fields=["created_at", "id"], include=["status"], name="notifyplus_log"
+            ),
         ),
         migrations.AddIndex(
             model_name="delivery",
