@@ -97,7 +97,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shell", required=True, help="command running InvenTree's manage.py")
     parser.add_argument("--database", required=True, help="InvenTree's PostgreSQL URL")
-    parser.add_argument("--kill-pid", type=int, required=True, help="a qcluster to SIGKILL")
+    parser.add_argument(
+        "--kill-pid", type=int, required=True, help="a qcluster to SIGKILL (its process group)"
+    )
     parser.add_argument("--parts", type=int, default=1000)
     parser.add_argument("--fail", type=float, default=0.3, help="fraction of requests failing")
     parser.add_argument("--user", default="admin")
@@ -137,7 +139,7 @@ def main() -> int:
             got = Counter(t for b in list(slack.accepted) for t in slack_titles(b)[0])
             queued = sum(statuses(args.database).values())
             if killed_at is None and queued >= 3 * args.parts // 2:  # half the notices queued
-                os.kill(args.kill_pid, signal.SIGKILL)
+                os.killpg(os.getpgid(args.kill_pid), signal.SIGKILL)  # the cluster and its workers
                 killed_at = time.time()
                 in_flight = statuses(args.database).get("sending", 0)
                 print(
