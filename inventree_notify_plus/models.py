@@ -82,7 +82,6 @@ class Delivery(models.Model):
         # The drain reads only pending rows: partial indexes stay small however many rows
         # were sent. The delivery log pages newest first, optionally filtered by one column.
         indexes = [
-            models.Index(fields=["status", "due_at"], name="notifyplus_status_due"),
             models.Index(
                 fields=["destination", "due_at"],
                 condition=models.Q(status="pending"),

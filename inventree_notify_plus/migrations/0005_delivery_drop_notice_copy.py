@@ -14,4 +14,9 @@ class Migration(migrations.Migration):
             model_name="delivery",
             name="notice",
         ),
+        # The drain reads pending rows through partial indexes and the log has its own.
+        migrations.RemoveIndex(
+            model_name="delivery",
+            name="notifyplus_status_due",
+        ),
     ]
