@@ -47,12 +47,16 @@ ids = [Part.objects.create(name=f'{prefix} %04d' % n, category=cat, minimum_stoc
 print('IDS' + json.dumps(ids))
 """
 
+# InvenTree's stock signal skips offloading from a shell session; queue its task as it would.
 DROP = """
 import json, time
+from InvenTree.tasks import offload_task
 from part.models import Part
+from part.tasks import notify_low_stock_if_required
 from stock.models import StockItem
 for pk in json.loads({ids!r}):
     StockItem.objects.create(part=Part.objects.get(pk=pk), quantity=3)
+    offload_task(notify_low_stock_if_required, pk, group='notification', force_async=True)
     time.sleep({pause})
 print('DROPPED')
 """
