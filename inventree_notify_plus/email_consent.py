@@ -160,12 +160,22 @@ def _guarded(original: Any) -> Any:
 
 
 def guard_core_email() -> bool:
-    """Install the wrapper on InvenTree's email method (idempotent); False where absent."""
+    """Install the wrapper on InvenTree's email method (idempotent); False outside InvenTree.
+
+    InvenTree re-executes its built-in plugin modules each time it collects plugins, so the
+    class its registry instantiated is not always the one an import returns: both are guarded.
+    Called when this package is imported and each time the registry creates the plugin.
+    """
     try:
+        from plugin import registry
         from plugin.builtin.integration.core_notifications import InvenTreeEmailNotifications
     except ImportError:  # not inside InvenTree (ring-1 tests, the demo)
         return False
-    current = InvenTreeEmailNotifications.send_notification
-    if not getattr(current, "notify_plus_guard", False):
-        InvenTreeEmailNotifications.send_notification = _guarded(current)
+    classes = {InvenTreeEmailNotifications}
+    current = getattr(registry, "plugins_full", {}).get(CORE_EMAIL_SLUG)
+    if current is not None:
+        classes.add(type(current))
+    for cls in classes:
+        if not getattr(cls.send_notification, "notify_plus_guard", False):
+            cls.send_notification = _guarded(cls.send_notification)
     return True

@@ -309,6 +309,11 @@ class NotifyPlusPlugin(
         "prune": {"func": "prune", "schedule": "D"},
     }
 
+    def __init__(self) -> None:
+        """Guard InvenTree's email method as the registry (re)creates the plugins."""
+        super().__init__()
+        email_consent.guard_core_email()
+
     # -- InvenTree hooks ----------------------------------------------------------------------
 
     def send_notification(self, target: Any, category: Any, users: list, context: dict) -> bool:
