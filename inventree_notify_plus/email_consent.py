@@ -82,28 +82,16 @@ def summary(plugin: Any) -> dict[str, int]:
     return {"notify_plus": 0, "inventree": core_on, "no_email": len(users) - core_on}
 
 
-def answering_plugin() -> Any:
-    """Notify Plus, if it is loaded *and* active according to the database right now.
-
-    The registry of a worker may lag behind a deactivation made in the web server; the
-    database does not.
-    """
-    from plugin import registry
-    from plugin.models import PluginConfig
-
-    plugin = registry.get_plugin(SLUG, active=None)
-    if plugin is None or not PluginConfig.objects.filter(key=SLUG, active=True).exists():
-        return None
-    return plugin
-
-
 def users_taken(target: Any, category: Any, users: list, context: dict) -> set[int]:
     """The recipients whose email Notify Plus answers for in this notification.
 
-    Empty unless Notify Plus is active, ready, handles this category by email and its intake
-    succeeded (the deliveries are in the outbox, or deliberately not repeated).
+    Empty unless Notify Plus is active (in the database, not just a registry that may lag),
+    ready, handles this category by email and its intake succeeded (the deliveries are in the
+    outbox, or deliberately not repeated).
     """
-    plugin = answering_plugin()
+    from plugin import registry
+
+    plugin = registry.get_plugin(SLUG, active=None)
     if plugin is None:
         return set()
     from .intake import accept_once
