@@ -14,6 +14,7 @@ Skipped when no InvenTree is given.
 
 from __future__ import annotations
 
+import html
 import os
 import time
 import uuid
@@ -99,7 +100,13 @@ class Live:
         """Messages per recipient whose subject or body mentions ``text``."""
         found: Counter = Counter()
         for rcpts, message in list(self.smtp.messages):
-            body = message.as_string()
+            body = html.unescape(
+                " ".join(
+                    part.get_payload(decode=True).decode("utf-8", "replace")
+                    for part in message.walk()
+                    if not part.is_multipart()
+                )
+            )
             if text in str(message["Subject"]) or text in body:
                 for rcpt in rcpts:
                     found[rcpt] += 1
