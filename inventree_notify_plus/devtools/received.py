@@ -11,11 +11,14 @@ import re
 from email.message import Message
 from typing import Any
 
+from ..escaping import SLACK_MARKERS, ZWSP
+
 _DIGEST = re.compile(r"^\d+ notifications:")
 _MORE = re.compile(r"… and (\d+) more")
 _SLACK_LINE = re.compile(r"^• (?:<[^|>]*\|(.*?)>|(.*?)(?: - |$))")
 _DISCORD_LINE = re.compile(r"^• (?:\[(.*?)\]\(|(.*?)(?: - |$))")
 _UNESCAPE = re.compile(r"\\(.)")
+_SLACK_MARKER = re.compile(f"{ZWSP}([{re.escape(SLACK_MARKERS)}]){ZWSP}")
 
 
 def slack_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
@@ -30,11 +33,16 @@ def slack_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
         for line in text.splitlines():
             found = _SLACK_LINE.match(line)
             if found:
-                titles.append(html.unescape(found.group(1) or found.group(2)).replace("¦", "|"))
+                titles.append(_slack_plain(found.group(1) or found.group(2)))
         more = _MORE.search(text)
         if more:
             hidden += int(more.group(1))
     return titles, hidden
+
+
+def _slack_plain(text: str) -> str:
+    """Undo ``escaping.slack_text``: entities, the zero-width spaces around markers, '¦'."""
+    return _SLACK_MARKER.sub(r"\1", html.unescape(text)).replace("¦", "|")
 
 
 def discord_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
