@@ -222,11 +222,12 @@ def classify_slack_response(status: int, body: str, headers: dict[str, Any]) -> 
         return SendResult.retry(
             f"rate limited (429), Retry-After {retry_after or '?'}s", _seconds(retry_after), status
         )
+    detail = f"Slack answered {status}: {body[:200]}" if body else f"Slack answered {status}"
     if status >= 500:
-        return SendResult.retry(f"Slack answered {status}: {body[:200]}", status=status)
+        return SendResult.retry(detail, status=status)
     if body in PERMANENT_ERRORS or status in (400, 403, 404, 410):
-        return SendResult.permanent(f"Slack answered {status}: {body[:200]}", status=status)
-    return SendResult.retry(f"Slack answered {status}: {body[:200]}", status=status)
+        return SendResult.permanent(detail, status=status)
+    return SendResult.retry(detail, status=status)
 
 
 def _header(headers: dict[str, Any], name: str) -> str | None:

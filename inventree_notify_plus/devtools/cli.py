@@ -1,24 +1,193 @@
 """``notify-plus``: see the whole pipeline work on this machine, no InvenTree needed.
 
-``notify-plus demo`` starts loopback stand-ins for Slack, Discord and an SMTP server, sends a
-low-stock notice and a build-order shortfall through routing, the outbox and the channels
-(with the first Slack answers failing), and prints what arrived where. ``--out DIR`` also
-writes the received Slack/Discord JSON and the emails, for a closer look.
+``notify-plus demo`` starts loopback stand-ins for Slack, Discord and an SMTP server and shows,
+step by step, what reaches them: one low-stock notice (Slack Block Kit, a Discord embed, an
+email to each subscriber), then a burst that becomes one digest per channel, then a notice
+whose first attempts fail and are retried. ``--out DIR`` also writes every payload that arrived.
+The SMTP stand-in needs the ``demo`` extra (``pip install 'inventree-notify-plus[demo]'``).
 """
 
 from __future__ import annotations
 
-import argparse
+import importlib.util
 import json
+import sys
 import tempfile
+import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from ..escaping import truncate
+from .arguments import OneLineParser, writable_dir
+
+EXTRA_HINT = "pip install 'inventree-notify-plus[demo]'"
+BURST = 5  # low-stock notices in the burst, plus one build-order shortfall
+WIDTH = 96  # characters of a printed line
+
+
+def say(text: str = "") -> None:
+    """Print at once: the demo reports progress while it runs, not at the end."""
+    print(text, flush=True)
+
+
+def _cut(text: str) -> str:
+    return truncate(text, WIDTH)
+
+
+class _Run:
+    """The stand-ins, the outbox and the channels of one demo run, and what it has checked."""
+
+    def __init__(self, slack: Any, discord: Any, smtp: Any, out: Path | None) -> None:
+        from django.utils import timezone
+
+        from ..channels import CHANNELS, Destination, RenderContext
+        from ..outbox import Dispatcher, RetryPolicy
+        from ..routing import Recipient, RoutingConfig, WebhookDestination
+        from .standalone import StaticDirectory
+
+        self.slack, self.discord, self.smtp, self.out = slack, discord, smtp, out
+        self.now = timezone.now
+        self.config = RoutingConfig(
+            destinations=[
+                WebhookDestination("slack", "default", slack.url),
+                WebhookDestination("discord", "default", discord.url),
+            ]
+        )
+        self.people = [
+            Recipient(1, "Alice", "alice@example.com", slack_member_id="U0ALICE01"),
+            Recipient(2, "Bob", "bob@example.com"),
+        ]
+        directory = StaticDirectory()
+        for dest in self.config.destinations:
+            directory.add(Destination(dest.kind, dest.key, dest.url, dest.kind))
+        for person in self.people:
+            key = f"email:user:{person.user_id}"
+            directory.add(Destination("email", key, person.email, person.name, person.name))
+        context = RenderContext(instance_name="Workshop", site_url="http://inventree.local")
+        channels = {kind: cls(context) for kind, cls in CHANNELS.items()}
+        for channel in channels.values():
+            channel.send = self._reporting(channel.kind, channel.send)
+        self.dispatcher = Dispatcher(
+            directory,
+            channels,
+            policy=RetryPolicy(base_seconds=0.5, cap_seconds=2),
+            # 60 s by default; 2 s keeps the demo short and still shows the grouping.
+            group_interval=timedelta(seconds=2),
+        )
+        self.problems: list[str] = []
+        self.quiet = True
+        self.step_started = time.monotonic()
+
+    def _reporting(self, kind: str, send: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap a channel's send so every attempt that fails is printed as it happens."""
+
+        def send_and_report(destination: Any, notices: Sequence[Any], mentions: Sequence[str] = ()):
+            result = send(destination, notices, mentions)
+            if not self.quiet or result.outcome != "sent":
+                who = destination.recipient_name or kind.capitalize()
+                at = time.monotonic() - self.step_started
+                say(f"    {who:<8} +{at:4.1f} s  {result.outcome:<9} {_cut(result.detail)}")
+            return result
+
+        return send_and_report
+
+    def deliver(self, notices: Sequence[Any]) -> None:
+        """Route and enqueue ``notices`` as the plugin does, then let the dispatcher drain."""
+        from ..outbox import enqueue
+        from ..routing import plan
+
+        now = self.now()
+        self.step_started = time.monotonic()
+        for notice in notices:
+            enqueue(notice, plan(notice, self.people, self.config, now))
+        self.dispatcher.drain(budget_seconds=30)
+
+    def mark(self) -> tuple[int, int, int]:
+        """How much each stand-in had received so far."""
+        return len(self.slack.accepted), len(self.discord.accepted), len(self.smtp.messages)
+
+    def since(self, mark: tuple[int, int, int], step: str) -> tuple[list, list, list]:
+        """What arrived at Slack, Discord and SMTP after ``mark``; written to ``--out``."""
+        slack = self.slack.accepted[mark[0] :]
+        discord = self.discord.accepted[mark[1] :]
+        emails = self.smtp.messages[mark[2] :]
+        self.write(f"{step}-slack.json", slack)
+        self.write(f"{step}-discord.json", discord)
+        for n, (_, message) in enumerate(emails, 1):
+            self.write(f"{step}-email-{n:02d}.eml", message)
+        return slack, discord, emails
+
+    def expect(self, what: str, ok: bool) -> None:
+        """Record a check; the exit status is 0 only if every check held."""
+        if not ok:
+            self.problems.append(what)
+            say(f"    !! expected {what}")
+
+    def write(self, name: str, data: Any) -> None:
+        """Write one payload that arrived to ``--out`` (JSON, or an email as .eml)."""
+        if self.out is None:
+            return
+        path = self.out / name
+        if hasattr(data, "as_bytes"):
+            path.write_bytes(data.as_bytes())
+        else:
+            path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _show_slack(payload: dict[str, Any]) -> None:
+    """Print a Slack Block Kit message the way a reader meets it: header, fields, button."""
+    from .received import slack_titles
+
+    blocks = payload["blocks"]
+    say(f"    Slack    header  {_cut(blocks[0]['text']['text'])}")
+    for block in blocks[1:]:
+        for field in block.get("fields", []):
+            say(f"             field   {_cut(field['text'])}")
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                say(f"             button  {element['text']['text']} -> {element['url']}")
+            elif element.get("type") == "mrkdwn":
+                say(f"             mention {element['text']} (Alice opted in)")
+    titles, _ = slack_titles(payload)
+    if len(titles) > 1:
+        for title in titles:
+            say(f"             line    {_cut(title)}")
+
+
+def _show_discord(payload: dict[str, Any]) -> None:
+    """Print a Discord message: embed title and link, fields, who may be pinged."""
+    from .received import discord_plain, discord_titles
+
+    embed = payload["embeds"][0]
+    titles, _ = discord_titles(payload)
+    say(f"    Discord  embed   {_cut(discord_plain(embed['title']))}")
+    if embed.get("url"):
+        say(f"             link    {embed['url']}")
+    for field in embed.get("fields") or []:
+        say(f"             field   {_cut(discord_plain(field['name'] + ': ' + field['value']))}")
+    if len(titles) > 1:
+        for title in titles:
+            say(f"             line    {_cut(title)}")
+    pinged = payload["allowed_mentions"]["users"] or "nobody (allowed_mentions parses nothing)"
+    say(f"             pings   {pinged}")
+
+
+def _show_emails(messages: Sequence[tuple[list[str], Any]]) -> None:
+    for rcpts, message in messages:
+        say(f"    Email    to {', '.join(rcpts)}: {_cut(str(message['Subject']))}")
 
 
 def demo(out: Path | None = None) -> int:
-    """Run the pipeline end to end against loopback stand-ins and report what arrived."""
+    """Run the three steps against loopback stand-ins; 0 only if everything arrived as expected."""
+    say(
+        "Notify Plus demo: Slack, Discord and SMTP stand-ins on 127.0.0.1; nothing leaves this machine."
+    )
+    say("Starting the stand-ins and a throwaway database ...")
+    started = time.monotonic()
+    from .samples import HOSTILE, build_shortfall_notice, low_stock_notice
+    from .standalone import setup_django
     from .standins import Answer, SmtpStandIn, WebhookStandIn
 
     with (
@@ -27,86 +196,122 @@ def demo(out: Path | None = None) -> int:
         SmtpStandIn() as smtp,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        from .standalone import setup_django
-
         setup_django(str(Path(tmp) / "demo.sqlite3"), smtp.port)
-        from django.utils import timezone
+        run = _Run(slack, discord, smtp, out)
+        people = ", ".join(f"{p.name} <{p.email}>" for p in run.people)
+        say(f"Ready in {time.monotonic() - started:.1f} s. Subscribers of the parts: {people}.")
 
-        from ..channels import CHANNELS, Destination, RenderContext
-        from ..outbox import Dispatcher, RetryPolicy, counts, enqueue
-        from ..routing import Recipient, RoutingConfig, WebhookDestination, plan
-        from .samples import HOSTILE, build_shortfall_notice, low_stock_notice
-        from .standalone import StaticDirectory
-
-        slack.then(Answer(429, "rate_limited", {"Retry-After": "1"}), Answer(503))
-        config = RoutingConfig(
-            destinations=[
-                WebhookDestination("slack", "default", slack.url),
-                WebhookDestination("discord", "default", discord.url),
-            ]
-        )
-        people = [
-            Recipient(1, "Alice", "alice@example.com", slack_member_id="U0ALICE01"),
-            Recipient(2, "Bob", "bob@example.com"),
-        ]
-        directory = StaticDirectory()
-        for dest in config.destinations:
-            directory.add(Destination(dest.kind, dest.key, dest.url, dest.kind))
-        for person in people:
-            key = f"email:user:{person.user_id}"
-            directory.add(Destination("email", key, person.email, person.name, person.name))
+        # 1. One notice, as each channel shows it.
+        say("\n[1/3] One low-stock notice, for a part whose name tries to ping and format")
         low = low_stock_notice(f"M3 x 8 screw {HOSTILE}", 12)
-        build = build_shortfall_notice()
-        now = timezone.now()
-        for notice in (low, build):
-            enqueue(notice, plan(notice, people, config, now))
-        context = RenderContext(instance_name="Workshop", site_url="http://inventree.local")
-        channels = {kind: cls(context) for kind, cls in CHANNELS.items()}
-        dispatcher = Dispatcher(
-            directory,
-            channels,
-            policy=RetryPolicy(base_seconds=0.5, cap_seconds=2),
-            group_interval=timedelta(0),
-        )
-        dispatcher.drain(budget_seconds=30)
+        mark = run.mark()
+        run.deliver([low])
+        slack_new, discord_new, emails = run.since(mark, "1-single")
+        for payload in slack_new:
+            _show_slack(payload)
+        for payload in discord_new:
+            _show_discord(payload)
+        _show_emails(emails)
+        run.expect("1 Slack message", len(slack_new) == 1)
+        run.expect("1 Discord message", len(discord_new) == 1)
+        run.expect("1 email to each subscriber", sorted(r[0] for r, _ in emails) == _addresses(run))
 
-        print("Notify Plus demo: 2 notices, 2 subscribers, Slack answering 429 then 503 first\n")
-        print(f"Slack   ({slack.requests} requests, {len(slack.accepted)} accepted):")
-        for body in slack.accepted:
-            print(f"  - {body['blocks'][0]['text']['text']}  | text: {truncate(body['text'], 70)}")
-        print(f"Discord ({discord.requests} requests, {len(discord.accepted)} accepted):")
-        for body in discord.accepted:
-            embed = body["embeds"][0]
-            print(
-                f"  - {embed['title']}  | {len(embed.get('fields', []))} fields, allowed_mentions={body['allowed_mentions']}"
-            )
-        print(f"Email   ({len(smtp.messages)} messages):")
-        for rcpts, message in smtp.messages:
-            print(f"  - to {', '.join(rcpts)}: {message['Subject']}")
-        print(f"\nOutbox: {counts()}")
-        if out:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "slack.json").write_text(json.dumps(slack.accepted, indent=2))
-            (out / "discord.json").write_text(json.dumps(discord.accepted, indent=2))
-            for n, (_, message) in enumerate(smtp.messages):
-                (out / f"email-{n}.eml").write_bytes(message.as_bytes())
-            print(f"Wrote what arrived to {out}/")
-        expected = len(people) * 2
-        ok = (
-            len(slack.accepted) >= 1
-            and len(discord.accepted) >= 1
-            and len(smtp.messages) == expected
+        # 2. A burst, folded into one digest per channel.
+        say(f"\n[2/3] A burst: {BURST} parts run low and a build order lacks parts, all at once")
+        burst = [low_stock_notice(f"Washer M{n}", n) for n in range(2, 2 + BURST)]
+        burst.append(build_shortfall_notice())
+        mark = run.mark()
+        run.deliver(burst)
+        slack_new, discord_new, emails = run.since(mark, "2-burst")
+        for payload in slack_new:
+            _show_slack(payload)
+        for payload in discord_new:
+            _show_discord(payload)
+        per_person = {p.email: sum(p.email in r for r, _ in emails) for p in run.people}
+        say(
+            f"    Email    {len(emails)} messages, {len(burst)} to each subscriber: both chose email"
         )
-        return 0 if ok else 1
+        say("             'immediately' (an hourly or daily digest is a per-user setting)")
+        run.expect(
+            f"1 Slack digest listing all {len(burst)}",
+            _digest_count(slack_new, "slack") == [len(burst)],
+        )
+        run.expect(
+            f"1 Discord digest listing all {len(burst)}",
+            _digest_count(discord_new, "discord") == [len(burst)],
+        )
+        run.expect(
+            f"{len(burst)} emails to each subscriber",
+            set(per_person.values()) == {len(burst)},
+        )
+
+        # 3. A fault, retried.
+        say("\n[3/3] A fault: Slack answers 429 then 503, Discord 500, Alice's mail server 451")
+        slack.then(Answer(429, "rate_limited", {"Retry-After": "1"}), Answer(503))
+        discord.then(Answer(500, {"message": "Internal Server Error"}))
+        smtp.refuse("alice@example.com", "451 4.3.0 Temporary failure, try again later")
+        mark = run.mark()
+        run.quiet = False
+        run.deliver([low_stock_notice("Hex nut M3", 40)])
+        slack_new, discord_new, emails = run.since(mark, "3-retried")
+        run.expect("the Slack message after 2 retries", len(slack_new) == 1)
+        run.expect("the Discord message after 1 retry", len(discord_new) == 1)
+        run.expect(
+            "both emails, Alice's retried", sorted(r[0] for r, _ in emails) == _addresses(run)
+        )
+
+        from ..outbox import counts
+
+        totals = counts()
+        say("\nOutbox: " + ", ".join(f"{n} {status}" for status, n in totals.items() if n))
+        run.expect(
+            "every delivery sent",
+            not totals.get("pending") and not totals.get("failed") and not totals.get("unknown"),
+        )
+        if out is not None:
+            say(f"Wrote what arrived, step by step, to {out}/")
+        if run.problems:
+            say(f"Not everything arrived as expected: {'; '.join(run.problems)}.")
+            return 1
+        say(f"Everything arrived as expected ({time.monotonic() - started:.1f} s).")
+        return 0
+
+
+def _addresses(run: _Run) -> list[str]:
+    return sorted(p.email for p in run.people)
+
+
+def _digest_count(payloads: Sequence[dict[str, Any]], kind: str) -> list[int]:
+    """How many notices each message lists (1 for a single notice)."""
+    from .received import discord_titles, slack_titles
+
+    read = slack_titles if kind == "slack" else discord_titles
+    counted = []
+    for payload in payloads:
+        titles, hidden = read(payload)
+        counted.append(len(titles) + hidden)
+    return counted
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``notify-plus`` command."""
-    parser = argparse.ArgumentParser(prog="notify-plus", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("demo", help="send sample notices through the whole pipeline on loopback")
-    run.add_argument("--out", type=Path, help="write what arrived (JSON, .eml) to this folder")
+    parser = OneLineParser(prog="notify-plus", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser(
+        "demo",
+        help="send sample notices through the whole pipeline to loopback stand-ins",
+        description=__doc__.split("\n\n", 1)[1],
+    )
+    run.add_argument(
+        "--out",
+        type=writable_dir,
+        metavar="DIR",
+        help="also write every payload that arrived (Slack/Discord JSON, emails as .eml) here",
+    )
     args = parser.parse_args(argv)
+    if importlib.util.find_spec("aiosmtpd") is None:
+        print(f"notify-plus demo needs the 'demo' extra: {EXTRA_HINT}", file=sys.stderr)
+        return 2
     return demo(args.out)
 
 
