@@ -9,7 +9,6 @@ The SMTP stand-in needs the ``demo`` extra (``pip install 'inventree-notify-plus
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import tempfile
@@ -309,7 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also write every payload that arrived (Slack/Discord JSON, emails as .eml) here",
     )
     args = parser.parse_args(argv)
-    if importlib.util.find_spec("aiosmtpd") is None:
+    try:
+        import aiosmtpd  # noqa: F401 - the SMTP stand-in's server, from the demo extra
+    except ImportError:
         print(f"notify-plus demo needs the 'demo' extra: {EXTRA_HINT}", file=sys.stderr)
         return 2
     return demo(args.out)
