@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             290,
             tmp,
         )
-        shoot(slack_html(slack_digest), target / "slack-digest.png", 240, tmp)
+        shoot(slack_html(slack_digest), target / "slack-digest.png", 330, tmp)
         shoot(
             discord_html(discord.render(discord_dest, [LOW])),
             target / "discord-low-stock.png",

@@ -126,3 +126,12 @@ def test_render_previews_without_chromium_is_one_line(tmp_path):
 
 def test_render_previews_bad_input_is_one_line():
     assert_one_line_error(run(str(RENDER), "a", "b"), "unrecognized arguments: b")
+
+
+def test_ci_runs_the_readme_test_command_exactly():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Try it, then test it", 1)[1].split("\n## ", 1)[0]
+    commands = [block.split("\n") for block in section.split("```bash\n")[1:]]
+    install_and_demo, tests = (next(ln for ln in b if not ln.startswith("#")) for b in commands[:2])
+    assert install_and_demo.endswith("notify-plus demo") and "[demo]" in install_and_demo
+    assert tests in (ROOT / ".ci" / "run").read_text().splitlines()

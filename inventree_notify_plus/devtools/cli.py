@@ -185,7 +185,7 @@ def demo(out: Path | None = None) -> int:
     )
     say("Starting the stand-ins and a throwaway database ...")
     started = time.monotonic()
-    from .samples import HOSTILE, build_shortfall_notice, low_stock_notice
+    from .samples import HOSTILE, MARKUP, build_shortfall_notice, low_stock_notice
     from .standalone import setup_django
     from .standins import Answer, SmtpStandIn, WebhookStandIn
 
@@ -217,7 +217,9 @@ def demo(out: Path | None = None) -> int:
 
         # 2. A burst, folded into one digest per channel.
         say(f"\n[2/3] A burst: {BURST} parts run low and a build order lacks parts, all at once")
-        burst = [low_stock_notice(f"Washer M{n}", n) for n in range(2, 2 + BURST)]
+        say("      (one part's name tries Slack markup: it must show as typed)")
+        names = [f"Washer M{n}" for n in range(2, 1 + BURST)] + [f"Spacer {MARKUP}"]
+        burst = [low_stock_notice(name, n) for n, name in enumerate(names, 2)]
         burst.append(build_shortfall_notice())
         mark = run.mark()
         run.deliver(burst)
