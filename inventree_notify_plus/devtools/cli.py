@@ -10,6 +10,7 @@ The SMTP stand-in needs the ``demo`` extra (``pip install 'inventree-notify-plus
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -315,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print(f"notify-plus demo needs the 'demo' extra: {EXTRA_HINT}", file=sys.stderr)
         return 2
-    return demo(args.out)
+    try:
+        return demo(args.out)
+    except BrokenPipeError:  # `notify-plus demo | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
