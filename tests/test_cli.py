@@ -83,7 +83,7 @@ def test_demo_shows_each_step_and_writes_what_arrived(tmp_path):
     result = demo("demo", "--out", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("Notify Plus demo:")  # something from the first second
+    assert lines[0].startswith("Notify Plus demo")  # something from the first second
     steps = [line for line in lines if line.startswith("[")]
     assert [s[:5] for s in steps] == ["[1/3]", "[2/3]", "[3/3]"]
     assert "field   Shortfall: 7 pcs" in result.stdout

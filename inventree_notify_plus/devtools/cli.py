@@ -81,7 +81,7 @@ class _Run:
         self.step_started = time.monotonic()
 
     def _reporting(self, kind: str, send: Callable[..., Any]) -> Callable[..., Any]:
-        """Wrap a channel's send so every attempt that fails is printed as it happens."""
+        """Wrap a channel's send to print attempts as they happen: failed ones always, all when not quiet."""
 
         def send_and_report(destination: Any, notices: Sequence[Any], mentions: Sequence[str] = ()):
             result = send(destination, notices, mentions)
@@ -181,14 +181,11 @@ def _show_emails(messages: Sequence[tuple[list[str], Any]]) -> None:
 
 def demo(out: Path | None = None) -> int:
     """Run the three steps against loopback stand-ins; 0 only if everything arrived as expected."""
-    say(
-        "Notify Plus demo: Slack, Discord and SMTP stand-ins on 127.0.0.1; nothing leaves this machine."
-    )
+    say("Notify Plus demo, on 127.0.0.1 only: stand-ins for Slack, Discord and an SMTP server")
     say("Starting the stand-ins and a throwaway database ...")
     started = time.monotonic()
-    from .samples import HOSTILE, MARKUP, build_shortfall_notice, low_stock_notice
     from .standalone import setup_django
-    from .standins import Answer, SmtpStandIn, WebhookStandIn
+    from .standins import SmtpStandIn, WebhookStandIn
 
     with (
         WebhookStandIn("slack") as slack,
@@ -200,76 +197,16 @@ def demo(out: Path | None = None) -> int:
         run = _Run(slack, discord, smtp, out)
         people = ", ".join(f"{p.name} <{p.email}>" for p in run.people)
         say(f"Ready in {time.monotonic() - started:.1f} s. Subscribers of the parts: {people}.")
-
-        # 1. One notice, as each channel shows it.
-        say("\n[1/3] One low-stock notice, for a part whose name tries to ping and format")
-        low = low_stock_notice(f"M3 x 8 screw {HOSTILE}", 12)
-        mark = run.mark()
-        run.deliver([low])
-        slack_new, discord_new, emails = run.since(mark, "1-single")
-        for payload in slack_new:
-            _show_slack(payload)
-        for payload in discord_new:
-            _show_discord(payload)
-        _show_emails(emails)
-        run.expect("1 Slack message", len(slack_new) == 1)
-        run.expect("1 Discord message", len(discord_new) == 1)
-        run.expect("1 email to each subscriber", sorted(r[0] for r, _ in emails) == _addresses(run))
-
-        # 2. A burst, folded into one digest per channel.
-        say(f"\n[2/3] A burst: {BURST} parts run low and a build order lacks parts, all at once")
-        say("      (one part's name tries Slack markup: it must show as typed)")
-        names = [f"Washer M{n}" for n in range(2, 1 + BURST)] + [f"Spacer {MARKUP}"]
-        burst = [low_stock_notice(name, n) for n, name in enumerate(names, 2)]
-        burst.append(build_shortfall_notice())
-        mark = run.mark()
-        run.deliver(burst)
-        slack_new, discord_new, emails = run.since(mark, "2-burst")
-        for payload in slack_new:
-            _show_slack(payload)
-        for payload in discord_new:
-            _show_discord(payload)
-        per_person = {p.email: sum(p.email in r for r, _ in emails) for p in run.people}
-        say(
-            f"    Email    {len(emails)} messages, {len(burst)} to each subscriber: both chose email"
-        )
-        say("             'immediately' (an hourly or daily digest is a per-user setting)")
-        run.expect(
-            f"1 Slack digest listing all {len(burst)}",
-            _digest_count(slack_new, "slack") == [len(burst)],
-        )
-        run.expect(
-            f"1 Discord digest listing all {len(burst)}",
-            _digest_count(discord_new, "discord") == [len(burst)],
-        )
-        run.expect(
-            f"{len(burst)} emails to each subscriber",
-            set(per_person.values()) == {len(burst)},
-        )
-
-        # 3. A fault, retried.
-        say("\n[3/3] A fault: Slack answers 429 then 503, Discord 500, Alice's mail server 451")
-        slack.then(Answer(429, "rate_limited", {"Retry-After": "1"}), Answer(503))
-        discord.then(Answer(500, {"message": "Internal Server Error"}))
-        smtp.refuse("alice@example.com", "451 4.3.0 Temporary failure, try again later")
-        mark = run.mark()
-        run.quiet = False
-        run.deliver([low_stock_notice("Hex nut M3", 40)])
-        slack_new, discord_new, emails = run.since(mark, "3-retried")
-        run.expect("the Slack message after 2 retries", len(slack_new) == 1)
-        run.expect("the Discord message after 1 retry", len(discord_new) == 1)
-        run.expect(
-            "both emails, Alice's retried", sorted(r[0] for r, _ in emails) == _addresses(run)
-        )
+        _single_notice(run)
+        _burst(run)
+        _fault(run)
 
         from ..outbox import counts
 
         totals = counts()
         say("\nOutbox: " + ", ".join(f"{n} {status}" for status, n in totals.items() if n))
-        run.expect(
-            "every delivery sent",
-            not totals.get("pending") and not totals.get("failed") and not totals.get("unknown"),
-        )
+        unfinished = sum(totals.get(s, 0) for s in ("pending", "sending", "failed", "unknown"))
+        run.expect("every delivery sent", unfinished == 0)
         if out is not None:
             say(f"Wrote what arrived, step by step, to {out}/")
         if run.problems:
@@ -279,11 +216,92 @@ def demo(out: Path | None = None) -> int:
         return 0
 
 
+def _single_notice(run: _Run) -> None:
+    """Step 1: one notice, as each channel shows it."""
+    from .samples import HOSTILE, low_stock_notice
+
+    say("\n[1/3] One low-stock notice, for a part whose name tries to ping and format")
+    mark = run.mark()
+    run.deliver([low_stock_notice(f"M3 x 8 screw {HOSTILE}", 12)])
+    slack, discord, emails = run.since(mark, "1-single")
+    for payload in slack:
+        _show_slack(payload)
+    for payload in discord:
+        _show_discord(payload)
+    _show_emails(emails)
+    blocks = [b["type"] for b in slack[0]["blocks"]] if len(slack) == 1 else []
+    run.expect("1 Slack message with a header, fields and a button", _is_single_block_kit(blocks))
+    fields = discord[0]["embeds"][0].get("fields") if len(discord) == 1 else None
+    run.expect("1 Discord embed with 6 fields", fields is not None and len(fields) == 6)
+    run.expect("1 email to each subscriber", _recipients(emails) == _addresses(run))
+
+
+def _burst(run: _Run) -> None:
+    """Step 2: notices arriving together leave as one digest per channel."""
+    from .samples import MARKUP, build_shortfall_notice, low_stock_notice
+
+    say(f"\n[2/3] A burst: {BURST} parts run low and a build order lacks parts, all at once")
+    say("      (one part's name tries Slack markup: it must show as typed)")
+    names = [f"Washer M{n}" for n in range(2, 1 + BURST)] + [f"Spacer {MARKUP}"]
+    burst = [low_stock_notice(name, n) for n, name in enumerate(names, 2)]
+    burst.append(build_shortfall_notice())
+    mark = run.mark()
+    run.deliver(burst)
+    slack, discord, emails = run.since(mark, "2-burst")
+    for payload in slack:
+        _show_slack(payload)
+    for payload in discord:
+        _show_discord(payload)
+    say(f"    Email    {len(emails)} messages, {len(burst)} to each subscriber: both chose email")
+    say("             'immediately' (an hourly or daily digest is a per-user setting)")
+    everyone = len(burst)
+    run.expect(f"1 Slack digest listing all {everyone}", _listed(slack, "slack") == [everyone])
+    run.expect(
+        f"1 Discord digest listing all {everyone}", _listed(discord, "discord") == [everyone]
+    )
+    run.expect(
+        f"{everyone} emails to each subscriber",
+        sorted(_recipients(emails)) == sorted(_addresses(run) * everyone),
+    )
+
+
+def _fault(run: _Run) -> None:
+    """Step 3: the first answers fail; the outbox retries until the message is through."""
+    from .samples import low_stock_notice
+    from .standins import Answer
+
+    say("\n[3/3] A fault: Slack answers 429 then 503, Discord 500, Alice's mail server 451")
+    run.slack.then(Answer(429, "rate_limited", {"Retry-After": "1"}), Answer(503))
+    run.discord.then(Answer(500, {"message": "Internal Server Error"}))
+    run.smtp.refuse("alice@example.com", "451 4.3.0 Temporary failure, try again later")
+    mark = run.mark()
+    run.quiet = False
+    run.deliver([low_stock_notice("Hex nut M3", 40)])
+    slack, discord, emails = run.since(mark, "3-retried")
+    failures_used = (
+        not run.slack.script
+        and not run.discord.script
+        and not run.smtp.script.get("alice@example.com")
+    )
+    run.expect("every scripted failure answered", failures_used)
+    run.expect("the Slack message after 2 retries", len(slack) == 1)
+    run.expect("the Discord message after 1 retry", len(discord) == 1)
+    run.expect("both emails, Alice's retried", _recipients(emails) == _addresses(run))
+
+
+def _is_single_block_kit(types: list[str]) -> bool:
+    return bool(types) and types[0] == "header" and "section" in types and "actions" in types
+
+
+def _recipients(emails: Sequence[tuple[list[str], Any]]) -> list[str]:
+    return sorted(address for rcpts, _ in emails for address in rcpts)
+
+
 def _addresses(run: _Run) -> list[str]:
     return sorted(p.email for p in run.people)
 
 
-def _digest_count(payloads: Sequence[dict[str, Any]], kind: str) -> list[int]:
+def _listed(payloads: Sequence[dict[str, Any]], kind: str) -> list[int]:
     """How many notices each message lists (1 for a single notice)."""
     from .received import discord_titles, slack_titles
 
