@@ -82,28 +82,16 @@ def summary(plugin: Any) -> dict[str, int]:
     return {"notify_plus": 0, "inventree": core_on, "no_email": len(users) - core_on}
 
 
-def answering_plugin() -> Any:
-    """Notify Plus, if it is loaded *and* active according to the database right now.
-
-    The registry of a worker may lag behind a deactivation made in the web server; the
-    database does not.
-    """
-    from plugin import registry
-    from plugin.models import PluginConfig
-
-    plugin = registry.get_plugin(SLUG, active=None)
-    if plugin is None or not PluginConfig.objects.filter(key=SLUG, active=True).exists():
-        return None
-    return plugin
-
-
 def users_taken(target: Any, category: Any, users: list, context: dict) -> set[int]:
     """The recipients whose email Notify Plus answers for in this notification.
 
-    Empty unless Notify Plus is active, ready, handles this category by email and its intake
-    succeeded (the deliveries are in the outbox, or deliberately not repeated).
+    Empty unless Notify Plus is active (in the database, not just a registry that may lag),
+    ready, handles this category by email and its intake succeeded (the deliveries are in the
+    outbox, or deliberately not repeated).
     """
-    plugin = answering_plugin()
+    from plugin import registry
+
+    plugin = registry.get_plugin(SLUG, active=None)
     if plugin is None:
         return set()
     from .intake import accept_once
@@ -160,12 +148,22 @@ def _guarded(original: Any) -> Any:
 
 
 def guard_core_email() -> bool:
-    """Install the wrapper on InvenTree's email method (idempotent); False where absent."""
+    """Install the wrapper on InvenTree's email method (idempotent); False outside InvenTree.
+
+    InvenTree re-executes its built-in plugin modules each time it collects plugins, so the
+    class its registry instantiated is not always the one an import returns: both are guarded.
+    Called when this package is imported and each time the registry creates the plugin.
+    """
     try:
+        from plugin import registry
         from plugin.builtin.integration.core_notifications import InvenTreeEmailNotifications
     except ImportError:  # not inside InvenTree (ring-1 tests, the demo)
         return False
-    current = InvenTreeEmailNotifications.send_notification
-    if not getattr(current, "notify_plus_guard", False):
-        InvenTreeEmailNotifications.send_notification = _guarded(current)
+    classes = {InvenTreeEmailNotifications}
+    current = getattr(registry, "plugins_full", {}).get(CORE_EMAIL_SLUG)
+    if current is not None:
+        classes.add(type(current))
+    for cls in classes:
+        if not getattr(cls.send_notification, "notify_plus_guard", False):
+            cls.send_notification = _guarded(cls.send_notification)
     return True

@@ -109,9 +109,16 @@ def accept_once(plugin: Any, target: Any, category: Any, users: list, context: d
     if slot is not None and slot[0] is context and slot[1] is target and slot[2] == key:
         return slot[3]
     try:
-        outcome = accept(plugin, target, category, users, context)
+        outcome = accept(plugin, target, category, users, context) if _active() else NOTHING
     except Exception:
         logger.exception("Notify Plus: could not queue '%s'; InvenTree's email sends it", key[0])
         outcome = NOTHING
     _last.slot = (context, target, key, outcome)
     return outcome
+
+
+def _active() -> bool:
+    """Active according to the database: a worker's registry may lag behind a deactivation."""
+    from plugin.models import PluginConfig
+
+    return PluginConfig.objects.filter(key="notify-plus", active=True).exists()

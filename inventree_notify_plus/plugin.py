@@ -9,6 +9,7 @@ whom is ``email_consent``'s.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.utils import timezone
@@ -309,6 +310,11 @@ class NotifyPlusPlugin(
         "prune": {"func": "prune", "schedule": "D"},
     }
 
+    def __init__(self) -> None:
+        """Guard InvenTree's email method as the registry (re)creates the plugins."""
+        super().__init__()
+        email_consent.guard_core_email()
+
     # -- InvenTree hooks ----------------------------------------------------------------------
 
     def send_notification(self, target: Any, category: Any, users: list, context: dict) -> bool:
@@ -403,9 +409,17 @@ class NotifyPlusPlugin(
         return warnings
 
     _warned: set[str] = set()
+    _warnings_checked = 0.0
 
     def log_warnings_once(self, settings: dict[str, Any] | None = None) -> None:
-        """Say each warning in the log once per process (it is also in the delivery log)."""
+        """Say each warning in the log once per process (it is also in the delivery log).
+
+        Checked at most once a minute: it reads InvenTree's global settings.
+        """
+        now = time.monotonic()
+        if now - NotifyPlusPlugin._warnings_checked < 60:
+            return
+        NotifyPlusPlugin._warnings_checked = now
         for text in self.integration_warnings(settings):
             if text not in NotifyPlusPlugin._warned:
                 NotifyPlusPlugin._warned.add(text)

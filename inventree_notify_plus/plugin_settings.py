@@ -12,11 +12,21 @@ from typing import Any
 TRUE = ("true", "1", "yes", "on", "y")
 
 
+class Snapshot(dict):
+    """Settings by key; a default computed by a function is computed only when read."""
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        if callable(value):
+            value = value()
+            self[key] = value
+        return value
+
+
 def native(raw: str | None, spec: dict[str, Any]) -> Any:
     """A stored string as the setting's type (bool, int or str), or its default."""
     if raw is None:
-        default = spec.get("default")
-        return default() if callable(default) else default
+        return spec.get("default")
     validators = spec.get("validator")
     validators = validators if isinstance(validators, list) else [validators]
     if bool in validators:
@@ -25,14 +35,13 @@ def native(raw: str | None, spec: dict[str, Any]) -> Any:
         try:
             return int(raw)
         except ValueError:
-            default = spec.get("default")
-            return default() if callable(default) else default
+            return spec.get("default")
     return raw
 
 
-def read_all(plugin: Any) -> dict[str, Any]:
+def read_all(plugin: Any) -> Snapshot:
     """Every global setting of ``plugin``, stored or default."""
     from plugin.models import PluginSetting
 
     stored = dict(PluginSetting.objects.filter(plugin__key=plugin.slug).values_list("key", "value"))
-    return {key: native(stored.get(key), spec) for key, spec in plugin.SETTINGS.items()}
+    return Snapshot((key, native(stored.get(key), spec)) for key, spec in plugin.SETTINGS.items())
