@@ -44,10 +44,11 @@ logger = logging.getLogger("inventree")
 email_consent.guard_core_email()
 
 NEEDS = _(
-    "Needs InvenTree's global settings (Settings > Plugins): 'Enable app integration' for the "
-    "outbox and delivery log (without it: best effort, no retries), 'Enable schedule "
-    "integration' for retries, digests and cleanup, 'Enable event integration' for stock "
-    "recovery notices."
+    "Needs InvenTree's global settings (Settings > Plugins): 'Enable app integration' and its "
+    "migrations for the outbox and delivery log (until then InvenTree's own email is used and "
+    "Slack/Discord are sent best effort), 'Enable schedule integration' for retries, digests "
+    "and cleanup, 'Enable event integration' for stock recovery notices and for checking new "
+    "build orders when they are created."
 )
 
 
