@@ -60,7 +60,10 @@ class DeliveryLogView(APIView):
         """List deliveries."""
         if not _plugin().outbox_ready():
             return Response(
-                {"error": "The delivery log needs InvenTree's 'Enable app integration' setting."},
+                {
+                    "error": "The delivery log needs Notify Plus's tables: see warnings.",
+                    "warnings": _plugin().integration_warnings(),
+                },
                 status=409,
             )
         from . import outbox
@@ -170,8 +173,8 @@ class PreviewView(APIView):
         from part.models import Part, PartCategory
 
         from . import inventree_notices
-        from .intake import location_managers, recipients_for
-        from .subscribers import part_subscribers
+        from .recipients import recipients_for
+        from .subscribers import location_managers, part_subscribers
 
         plugin = _plugin()
         category = request.query_params.get("category", inventree_notices.LOW_STOCK)
@@ -208,9 +211,7 @@ class PreviewView(APIView):
             notice, category=category, scope={**notice.scope, "location_path": locations}
         )
         config = plugin.routing_config()
-        planned = routing.plan(
-            notice, recipients_for(plugin, users, {}, hand_over=False), config, timezone.now()
-        )
+        planned = routing.plan(notice, recipients_for(plugin, users), config, timezone.now())
         return Response(
             {
                 "category": category,
