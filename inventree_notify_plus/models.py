@@ -51,7 +51,7 @@ class Delivery(models.Model):
     notice_record = models.ForeignKey(
         NoticeRecord, on_delete=models.CASCADE, related_name="deliveries", null=True
     )
-    category = models.CharField(max_length=100, db_index=True)
+    category = models.CharField(max_length=100)
     title = models.CharField(max_length=250)
     channel = models.CharField(max_length=20)
     destination = models.CharField(max_length=100)

@@ -1,4 +1,4 @@
-from django.db import migrations
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -14,7 +14,13 @@ class Migration(migrations.Migration):
             model_name="delivery",
             name="notice",
         ),
-        # The drain reads pending rows through partial indexes and the log has its own.
+        # The drain reads pending rows through partial indexes and the log has its own; fewer
+        # indexes make queueing 10,000 deliveries cheaper.
+        migrations.AlterField(
+            model_name="delivery",
+            name="category",
+            field=models.CharField(max_length=100),
+        ),
         migrations.RemoveIndex(
             model_name="delivery",
             name="notifyplus_status_due",
