@@ -280,6 +280,7 @@ class Dispatcher:
         self.batch_size = batch_size
         self._exists_cache: dict[str, bool] = {}
         self._holder = uuid.uuid4().hex
+        self.timer: Callable[[], float] = time.monotonic  # deadlines and lease renewal
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -298,7 +299,7 @@ class Dispatcher:
         can wake a drain then.
         """
         report = DispatchReport()
-        deadline = time.monotonic() + budget_seconds
+        deadline = self.timer() + budget_seconds
         waiting = False
         try:
             while True:
@@ -306,10 +307,10 @@ class Dispatcher:
                 if left is None:
                     break
                 if left <= 0:
-                    if time.monotonic() >= deadline:
+                    if self.timer() >= deadline:
                         break
                     continue
-                if not wait or time.monotonic() + left > deadline:
+                if not wait or self.timer() + left > deadline:
                     break
                 if should_yield is not None and should_yield():
                     break
@@ -350,7 +351,7 @@ class Dispatcher:
         for kind, destination in due:
             if kind in batched:
                 continue
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline is not None and self.timer() >= deadline:
                 return 0.0
             before = report.messages + report.skipped + report.failed
             wait = self.dispatch_destination(destination, report)
@@ -388,7 +389,7 @@ class Dispatcher:
         """
         channel = self.channels[kind]
         progressed = False
-        while deadline is None or time.monotonic() < deadline:
+        while deadline is None or self.timer() < deadline:
             now = self.clock()
             claim = uuid.uuid4().hex
             with transaction.atomic():
@@ -404,12 +405,15 @@ class Dispatcher:
                 self._claim([r for m in messages for r in m.rows], claim, now)
             progressed = True
             resolved = self._resolve_all([m.destination for m in messages])
-            renewed = time.monotonic()
+            renewed = self.timer()
             with channel.batch():
                 for i, message in enumerate(messages):
-                    if time.monotonic() - renewed > self.policy.lease.total_seconds() / 3:
+                    if deadline is not None and self.timer() >= deadline:
+                        self._unclaim(claim, [r.pk for m in messages[i:] for r in m.rows])
+                        return progressed
+                    if self.timer() - renewed > self.policy.lease.total_seconds() / 3:
                         self._renew(claim, [r.pk for m in messages[i:] for r in m.rows])
-                        renewed = time.monotonic()
+                        renewed = self.timer()
                     self._deliver(channel, message, resolved[message.destination], claim, report)
 
         return progressed
@@ -488,6 +492,12 @@ class Dispatcher:
         for row in rows:
             row.status, row.claim_token, row.claimed_at = Status.SENDING, claim, now
             row.attempts += 1
+
+    def _unclaim(self, claim: str, ids: list[int]) -> None:
+        """Give back rows of a batch not sent before the deadline (no attempt used)."""
+        Delivery.objects.filter(pk__in=ids, claim_token=claim, status=Status.SENDING).update(
+            status=Status.PENDING, claim_token="", attempts=F("attempts") - 1
+        )
 
     def _renew(self, claim: str, ids: list[int]) -> None:
         """Extend the lease of rows still waiting in a batch being sent."""

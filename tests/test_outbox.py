@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from inventree_notify_plus.channels import EmailChannel
 from inventree_notify_plus.channels.base import Destination, SendResult
 from inventree_notify_plus.devtools.received import discord_titles, slack_titles
 from inventree_notify_plus.devtools.standins import Answer
@@ -319,3 +320,28 @@ def test_drain_reports_when_the_rest_is_due(channels):
     enqueue(low_stock(), [slack_plan(due_at=later)])
     report = dispatcher(make_directory(), channels).drain(budget_seconds=0.1)
     assert report.messages == 0 and report.next_due == later
+
+
+def test_batch_cut_short_by_the_deadline_gives_the_rest_back(smtp, channels):
+    """A drain past its deadline sends no more; the rest stays pending for the next drain."""
+    directory = make_directory(
+        *(Destination("email", f"email:user:{u}", f"u{u}@example.com", f"u{u}") for u in range(10))
+    )
+    enqueue(low_stock(), [email_plan(u) for u in range(10)])
+
+    ticks = [0.0]
+
+    class SlowMail(EmailChannel):
+        def send(self, *args, **kwargs):
+            ticks[0] += 4.0  # each mail takes 4 s on this clock
+            return super().send(*args, **kwargs)
+
+    d = dispatcher(directory, {**channels, "email": SlowMail(channels["email"].context)})
+    d.timer = lambda: ticks[0]
+    d.drain(budget_seconds=10)
+    sent = len(smtp.messages)
+    assert sent == 3
+    assert counts()["pending"] == 7 and counts()["sending"] == 0
+    assert set(Delivery.objects.filter(status="pending").values_list("attempts", flat=True)) == {0}
+    dispatcher(directory, channels).drain(budget_seconds=10)
+    assert sorted(r[0] for r, _ in smtp.messages) == sorted(f"u{u}@example.com" for u in range(10))
