@@ -482,6 +482,13 @@ class Dispatcher:
         self._deliver(
             channel, _Message(destination, rows), self.directory.resolve(destination), claim, report
         )
+        if channel.rate_limit is not None:
+            # Refill from when the request was done, not from when the token was taken: the
+            # time between the two varies (a busy worker), and the service counts arrivals.
+            done = self.clock()
+            DestinationState.objects.filter(destination=destination, refilled_at__lt=done).update(
+                refilled_at=done
+            )
         return None
 
     def _claim(self, rows: list[Delivery], claim: str, now: datetime) -> None:
