@@ -174,6 +174,8 @@ def main() -> int:
             if dropper.poll() is not None and killed_at and announced and quiet:
                 break
         total = time.monotonic() - t0
+        if dropper.poll() is None:  # out of time: stop dropping, report what happened so far
+            dropper.kill()
         slack_seen = Counter(t for b in list(slack.accepted) for t in slack_titles(b)[0])
         discord_seen = Counter(t for b in list(discord.accepted) for t in discord_titles(b)[0])
         mails = Counter(
