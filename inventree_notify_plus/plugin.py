@@ -21,9 +21,10 @@ from plugin.mixins import (
     ScheduleMixin,
     SettingsMixin,
     UrlsMixin,
+    UserInterfaceMixin,
 )
 
-from . import __version__, inventree_notices, routing, validation
+from . import __version__, inventree_notices, routing, ui, validation
 from .redaction import mask_url
 
 logger = logging.getLogger("inventree")
@@ -76,6 +77,7 @@ class NotifyPlusPlugin(
     EventMixin,
     ScheduleMixin,
     UrlsMixin,
+    UserInterfaceMixin,
     InvenTreePlugin,
 ):
     """Deliver InvenTree notifications by email, Slack and Discord."""
@@ -92,6 +94,7 @@ class NotifyPlusPlugin(
     MIN_VERSION = "1.5.0"
     WEBSITE = "https://github.com/notify-plus/inventree-notify-plus"
     LICENSE = "MIT"
+    ADMIN_SOURCE = ui.ADMIN_SOURCE  # the admin console (frontend/src/Admin.tsx)
 
     SETTINGS = {
         "NOTIFICATIONS_ENABLE": {
@@ -304,6 +307,20 @@ class NotifyPlusPlugin(
         from .api import urlpatterns
 
         return urlpatterns
+
+    # -- web UI (frontend/ built into static/; logic in ui.py) ---------------------------------
+
+    def get_ui_panels(self, request: Any, context: dict, **kwargs: Any) -> list:
+        """A 'Notifications' panel on Part, Part category and Stock location pages."""
+        return ui.panels(self, request, context)
+
+    def get_ui_dashboard_items(self, request: Any, context: dict, **kwargs: Any) -> list:
+        """'My notifications' on the dashboard."""
+        return ui.dashboard_items(self, request, context)
+
+    def get_admin_context(self) -> dict:
+        """Start-up data for the admin console."""
+        return ui.admin_context(self)
 
     # -- scheduled tasks -----------------------------------------------------------------------
 
