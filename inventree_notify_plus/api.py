@@ -413,23 +413,32 @@ def _routes_error(plugin: Any, text: str) -> str | None:
 
 
 class PickView(APIView):
-    """Name a part category or stock location picked with InvenTree's related-model field."""
+    """Name what an admin picked with InvenTree's related-model field (routes editor, preview).
+
+    InvenTree's form modal posts the picked primary key here; errors come back per field, the
+    way InvenTree's forms show them.
+    """
 
     permission_classes = [permissions.IsAdminUser]
 
     def post(self, request: Request) -> Response:
-        """``{"part_category": pk}`` or ``{"location": pk}`` -> its primary key and path."""
-        from part.models import PartCategory
+        """``{"part_category"|"location"|"part": pk}`` -> its primary key and name."""
+        from part.models import Part, PartCategory
         from stock.models import StockLocation
 
-        for key, model in (("part_category", PartCategory), ("location", StockLocation)):
+        for key, model in (
+            ("part_category", PartCategory),
+            ("location", StockLocation),
+            ("part", Part),
+        ):
             if request.data.get(key) not in (None, ""):
                 try:
                     obj = model.objects.get(pk=int(request.data[key]))
                 except (TypeError, ValueError, model.DoesNotExist):
                     return Response({key: ["Pick an existing entry."]}, status=400)
-                return Response({"field": key, "pk": obj.pk, "name": obj.pathstring})
-        return Response({"non_field_errors": ["Pick a category or a location."]}, status=400)
+                name = obj.full_name if key == "part" else obj.pathstring
+                return Response({"field": key, "pk": obj.pk, "name": name})
+        return Response({"non_field_errors": ["Pick a category, location or part."]}, status=400)
 
 
 class HereView(APIView):
