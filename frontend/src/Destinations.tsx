@@ -43,7 +43,7 @@ function TestButton({
       .finally(() => setBusy(false));
   };
   return (
-    <Stack gap={4}>
+    <Stack gap={4} align='flex-start'>
       <Button
         size='xs'
         variant='light'

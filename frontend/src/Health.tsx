@@ -7,7 +7,7 @@ type Health = {
   warnings: string[];
   outbox_ready: boolean;
   email_enabled: boolean;
-  email: { notify_plus: number; inventree: number; no_email: number };
+  email: { notify_plus: number; inventree: number; no_email: number } | null;
   last_24h: Record<string, number> | null;
 };
 
@@ -60,21 +60,23 @@ export function HealthSection({ context }: { context: InvenTreePluginContext }) 
       {data.enabled && data.warnings.length === 0 && (
         <Alert color='green'>All integrations Notify Plus needs are on; its tables exist.</Alert>
       )}
-      <SimpleGrid cols={3}>
-        <Stat
-          label='Email by Notify Plus'
-          value={data.email.notify_plus}
-          hint={
-            data.email_enabled ? 'one email each, own preferences' : 'email is off in Notify Plus'
-          }
-        />
-        <Stat
-          label="Kept InvenTree's email"
-          value={data.email.inventree}
-          hint="InvenTree's built-in email method reaches them"
-        />
-        <Stat label='No email' value={data.email.no_email} hint='chose no email at all' />
-      </SimpleGrid>
+      {data.email && (
+        <SimpleGrid cols={3}>
+          <Stat
+            label='Email by Notify Plus'
+            value={data.email.notify_plus}
+            hint={
+              data.email_enabled ? 'one email each, own preferences' : 'email is off in Notify Plus'
+            }
+          />
+          <Stat
+            label="Kept InvenTree's email"
+            value={data.email.inventree}
+            hint="InvenTree's built-in email method reaches them"
+          />
+          <Stat label='No email' value={data.email.no_email} hint='chose no email at all' />
+        </SimpleGrid>
+      )}
       <Group gap='xs'>
         <Text size='sm'>Deliveries, last 24 h:</Text>
         {data.last_24h === null ? (

@@ -186,15 +186,29 @@ class Session:
                 self.context.clear_cookies()
         raise AssertionError(f"could not log in as {user}")
 
-    def shot(self, name: str, locator=None) -> Path:
+    def shot(self, name: str, locator=None, drawer: bool = False) -> Path:
+        """Screenshot the page, one element, or a drawer (which scrolls inside itself: the
+        window is made as tall as its content for the picture)."""
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"ui-{name}.png"
-        self.page.add_style_tag(content=".mantine-Notification-root#login { display: none; }")
-        self.page.wait_for_timeout(500)
+        page = self.page
+        page.add_style_tag(content=".mantine-Notification-root { display: none !important; }")
+        page.wait_for_timeout(500)
         if locator is not None:
+            locator.scroll_into_view_if_needed()
             locator.screenshot(path=str(path))
+        elif drawer:
+            viewport = page.viewport_size
+            height = page.evaluate(
+                "() => Math.max(...[...document.querySelectorAll('.mantine-Drawer-body')]"
+                ".map(e => e.scrollHeight), 0)"
+            )
+            page.set_viewport_size({"width": viewport["width"], "height": min(height + 80, 8000)})
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(path))
+            page.set_viewport_size(viewport)
         else:
-            self.page.screenshot(path=str(path), full_page=True)
+            page.screenshot(path=str(path), full_page=True)
         return path
 
     def close(self) -> None:
@@ -222,6 +236,9 @@ def open_admin_console(session: Session):
     page.get_by_label("table-search-input").fill("NotifyPlus")
     row = page.locator("tbody tr").filter(has=page.get_by_text("NotifyPlus", exact=True))
     row.first.locator("td").first.click()
+    drawer = page.get_by_role("dialog")
+    drawer.get_by_text("Plugin Settings", exact=True).click()  # fold InvenTree's settings list
+    drawer.get_by_text("Plugin Configuration", exact=True).click()  # ADMIN_SOURCE is rendered here
     console = page.get_by_test_id("np-admin")
     console.wait_for()
     page.get_by_test_id("np-health").get_by_text("Deliveries, last 24 h").wait_for()
@@ -250,7 +267,7 @@ def test_admin_console_renders_and_test_sends_show_the_channels_answer(admin, la
     answer = admin.page.get_by_test_id("np-answer-discord-default")
     answer.wait_for()
     assert re.match(r"retry after 7(\.5)? s \(HTTP 429\)", answer.inner_text()), answer.inner_text()
-    admin.shot("admin-console", admin.page.get_by_role("dialog"))
+    admin.shot("admin-console", drawer=True)
     assert SECRET not in admin.page.content()
 
 
