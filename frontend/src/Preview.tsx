@@ -32,6 +32,7 @@ export function PreviewSection({ context }: { context: InvenTreePluginContext })
       successMessage: null,
       fields: {
         [field]: {
+          name: field,
           field_type: 'related field',
           model: field === 'part' ? 'part' : 'partcategory',
           api_url: field === 'part' ? '/api/part/' : '/api/part/category/',

@@ -152,6 +152,7 @@ export function RoutesEditorSection({ context }: { context: InvenTreePluginConte
     successMessage: null,
     fields: {
       part_category: {
+        name: 'part_category',
         field_type: 'related field',
         model: 'partcategory',
         api_url: '/api/part/category/',
@@ -171,6 +172,7 @@ export function RoutesEditorSection({ context }: { context: InvenTreePluginConte
     successMessage: null,
     fields: {
       location: {
+        name: 'location',
         field_type: 'related field',
         model: 'stocklocation',
         api_url: '/api/stock/location/',

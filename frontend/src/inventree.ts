@@ -12,6 +12,7 @@ import type { AxiosInstance } from 'axios';
 import type { ReactNode } from 'react';
 
 export type ApiFormFieldType = {
+  name?: string; // InvenTree takes it from the endpoint's OPTIONS; given here as we skip those
   label?: string;
   value?: any;
   field_type?: 'related field' | 'string' | 'boolean' | 'choice' | 'integer';

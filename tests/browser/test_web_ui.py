@@ -144,10 +144,25 @@ def browser():
         chromium.close()
 
 
+SESSIONS: list[Session] = []
+
+
+@pytest.fixture(autouse=True)
+def screenshot_on_failure(request):
+    """A failed test leaves a picture of every open tab in the screenshots folder."""
+    yield
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        for n, session in enumerate(SESSIONS):
+            with contextlib.suppress(Exception):
+                session.page.screenshot(path=str(SHOTS / f"failed-{request.node.name}-{n}.png"))
+
+
 class Session:
     """One signed-in browser tab; records every answer from InvenTree for the secrets check."""
 
     def __init__(self, browser, user: str, password: str) -> None:
+        SESSIONS.append(self)
         origin = urlsplit(URL).netloc
         self.context = browser.new_context(
             viewport={"width": 1500, "height": 1000}, locale="en-US", timezone_id="UTC"
@@ -282,19 +297,20 @@ def test_route_made_in_the_editor_is_saved_and_routes_the_next_low_part(admin, l
     page.keyboard.press("Escape")
     # InvenTree's own related-model field, in InvenTree's form modal
     route.get_by_role("button", name="+ category").click()
-    modal = page.get_by_role("dialog", name="Add a part category")
-    modal.get_by_role("combobox").fill(lab.category["name"])
+    tree = page.get_by_label("tree-field-part_category")  # InvenTree's tree picker for categories
+    tree.click()
+    tree.fill(lab.category["name"])
     page.get_by_role("option").filter(has_text=lab.category["name"]).first.click()
-    modal.get_by_role("button", name="Add").click()
+    page.get_by_role("button", name="Add", exact=True).click()
     page.get_by_test_id("np-route-1-categories").get_by_text(lab.category["name"]).wait_for()
     route.get_by_label("Send to").click()
     page.get_by_role("option", name="slack:purchasing").click()
     page.keyboard.press("Escape")
     check = page.get_by_test_id("np-routes-check")
     check.get_by_text("Valid: ready to save.").wait_for()
+    admin.shot("routes-editor", routes)
     routes.get_by_role("button", name="Save routes").click()
     page.get_by_text("Routes saved.").wait_for()
-    admin.shot("routes-editor", routes)
 
     stored = lab.admin.get("plugins/notify-plus/settings/ROUTES/")["value"]
     assert f'"part_category": [{lab.category["pk"]}]' in stored, stored
