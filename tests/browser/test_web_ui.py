@@ -207,7 +207,9 @@ class Session:
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"ui-{name}.png"
         page = self.page
-        page.add_style_tag(content=".mantine-Notification-root { display: none !important; }")
+        hide_toasts = page.add_style_tag(
+            content=".mantine-Notification-root { display: none !important; }"
+        )
         page.wait_for_timeout(500)
         if locator is not None:
             locator.scroll_into_view_if_needed()
@@ -224,6 +226,7 @@ class Session:
             page.set_viewport_size(viewport)
         else:
             page.screenshot(path=str(path), full_page=True)
+        hide_toasts.evaluate("e => e.remove()")
         return path
 
     def close(self) -> None:
