@@ -64,11 +64,21 @@ def notification_categories() -> list[dict[str, str]]:
 
 
 def panels(plugin: Any, request: Any, context: dict) -> list[dict[str, Any]]:
-    """A 'Notifications' panel on the Part, Part category and Stock location pages."""
+    """'Notifications' on Part, Part category and Stock location pages; 'My notifications' in settings."""
     from users.permissions import check_user_permission
 
     context = context or {}
     model = context.get("target_model")
+    if model == "usersettings" and getattr(request.user, "is_authenticated", False):
+        return [
+            {
+                "key": "notify-plus-mine",
+                "title": "My notifications",
+                "description": "Notify Plus: what you subscribe to and how you are told",
+                "icon": "ti:bell:outline",
+                "source": plugin.plugin_static_file(DASHBOARD_SOURCE),
+            }
+        ]
     if model not in PANEL_MODELS or context.get("target_id") in (None, ""):
         return []
     instance = _instance(model, context["target_id"])

@@ -118,7 +118,7 @@ function MyNotifications({ context }: { context: InvenTreePluginContext }) {
   if (!mine.data) return <Text>Loading…</Text>;
   const byKey = new Map((settings.data ?? []).map((s) => [s.key, s]));
   return (
-    <ScrollArea h='100%' data-testid='np-mine'>
+    <ScrollArea.Autosize mah='100%' data-testid='np-mine'>
       <Stack gap='sm'>
         <Title order={5}>My subscriptions</Title>
         <SimpleGrid cols={3}>
@@ -142,11 +142,11 @@ function MyNotifications({ context }: { context: InvenTreePluginContext }) {
           </Text>
         </Group>
       </Stack>
-    </ScrollArea>
+    </ScrollArea.Autosize>
   );
 }
 
-/** InvenTree calls this for the 'My notifications' dashboard item. */
+/** InvenTree calls this for the 'My notifications' dashboard item and user-settings panel. */
 export function renderDashboardItem(context: InvenTreePluginContext) {
   return <MyNotifications context={context} />;
 }

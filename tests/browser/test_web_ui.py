@@ -327,7 +327,7 @@ def test_route_made_in_the_editor_is_saved_and_routes_the_next_low_part(admin, l
     lab.admin.post("stock/", {"part": part["pk"], "location": lab.store["pk"], "quantity": 2})
     assert wait_for(lambda: lab.posts_about(lab.purchasing, name)), "purchasing got nothing"
     assert lab.posts_about(lab.slack, name) == 0  # the route decided: not the default channel
-    lab.part = part
+    lab.part, lab.routed = part, True
 
 
 def test_delivery_log_shows_the_deliveries_with_search(admin, lab):
@@ -336,7 +336,9 @@ def test_delivery_log_shows_the_deliveries_with_search(admin, lab):
     log = page.get_by_test_id("np-log")
     log.get_by_label("table-search-input").fill(f"UI bolt {RUN}")
     log.get_by_text(f"Low stock: UI bolt {RUN}").first.wait_for()
+    page.wait_for_load_state("networkidle")
     log.get_by_text("slack 'purchasing'").first.wait_for()
+    assert log.get_by_text("sent", exact=True).count() >= 1
     admin.shot("delivery-log", log)
     assert not any(SECRET in body for body in admin.bodies)
 
@@ -357,7 +359,8 @@ def test_plain_user_sees_panels_and_subscribes_to_a_location(plain, lab):
     panel = page.get_by_test_id("np-panel")
     panel.get_by_text("subscribed", exact=True).wait_for()
     panel.get_by_text("through its category or a parent").wait_for()
-    panel.get_by_text("slack:purchasing").first.wait_for()
+    if getattr(lab, "routed", False):  # the route the editor test saved names this category
+        panel.get_by_text("slack:purchasing").first.wait_for()
     plain.shot("part-panel")
 
     page.goto(f"{URL}/web/stock/location/{lab.store['pk']}/", wait_until="domcontentloaded")
@@ -383,6 +386,18 @@ def test_my_notifications_on_the_dashboard(plain, lab):
     page.get_by_label("dashboard-widgets-filter-input").fill("notifications")
     page.get_by_label(re.compile("add-widget-p-notify-plus-")).click()
     page.get_by_role("banner").get_by_role("button").click()
+    page.get_by_test_id("np-mine").get_by_text("My subscriptions").wait_for()
+
+
+def test_my_notifications_in_the_user_settings(plain, lab):
+    from inventree.api import InvenTreeAPI
+
+    me = InvenTreeAPI(URL, username=lab.plain_user, password=PASSWORD)
+    me.patch(f"part/category/{lab.category['pk']}/", {"starred": True})
+    me.post("/plugin/notify-plus/locations/", {"location": lab.store["pk"]})
+    page = plain.page
+    page.goto(URL + "/web/settings/user/", wait_until="domcontentloaded")
+    page.get_by_role("tab", name=re.compile("My notifications")).click()
     mine = page.get_by_test_id("np-mine")
     mine.get_by_text(lab.category["name"]).wait_for()
     mine.get_by_text(lab.store["name"]).wait_for()
@@ -393,4 +408,4 @@ def test_my_notifications_on_the_dashboard(plain, lab):
     quiet.fill("22-07")
     quiet.press("Enter")
     wait_for(lambda: not mine.get_by_text("Write quiet hours as start-end").count(), 10, 0.5)
-    plain.shot("my-notifications", mine)
+    plain.shot("my-notifications")
