@@ -90,7 +90,10 @@ class DeliveryLogView(APIView):
         """List deliveries."""
         if not _plugin().outbox_ready():
             return Response(
-                {"error": "The delivery log needs InvenTree's 'Enable app integration' setting."},
+                {
+                    "error": "The delivery log needs Notify Plus's tables: see warnings.",
+                    "warnings": _plugin().integration_warnings(),
+                },
                 status=409,
             )
         from . import outbox
@@ -214,8 +217,8 @@ class PreviewView(APIView):
         from part.models import Part, PartCategory
 
         from . import inventree_notices
-        from .intake import location_managers, recipients_for
-        from .subscribers import part_subscribers
+        from .recipients import recipients_for
+        from .subscribers import location_managers, part_subscribers
 
         plugin = _plugin()
         category = request.query_params.get("category", inventree_notices.LOW_STOCK)
@@ -252,9 +255,7 @@ class PreviewView(APIView):
             notice, category=category, scope={**notice.scope, "location_path": locations}
         )
         config = plugin.routing_config()
-        planned = routing.plan(
-            notice, recipients_for(plugin, users, {}, hand_over=False), config, timezone.now()
-        )
+        planned = routing.plan(notice, recipients_for(plugin, users), config, timezone.now())
         return Response(
             {
                 "category": category,
@@ -336,10 +337,7 @@ class HealthView(APIView):
         """Integrations, migrations, email handover, the last 24 h by status."""
         from datetime import timedelta
 
-        try:  # TEMP until issue 8's email_consent lands on main
-            from .email_consent import summary
-        except ImportError:
-            summary = None
+        from .email_consent import summary
 
         plugin = _plugin()
         counts: dict[str, int] | None = None
@@ -362,7 +360,7 @@ class HealthView(APIView):
                 "warnings": plugin.integration_warnings(),
                 "outbox_ready": plugin.outbox_ready(),
                 "email_enabled": bool(plugin.get_setting("EMAIL_ENABLE", cache=False)),
-                "email": summary(plugin) if summary else None,
+                "email": summary(plugin),
                 "last_24h": counts,
                 "destinations": plugin.configured_destinations(),
             }

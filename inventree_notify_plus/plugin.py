@@ -2,18 +2,19 @@
 
 InvenTree calls :meth:`NotifyPlusPlugin.send_notification` for every notification it
 triggers; the plugin turns it into a Notice, routes it, writes the outbox rows and asks the
-background worker to drain them. Logic lives in the modules named in ``__init__``.
+background worker to drain them. Logic lives in the modules named in ``__init__``; who emails
+whom is ``email_consent``'s.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
-from django.apps import apps
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from plugin import InvenTreePlugin, PluginMixinEnum, registry
+from plugin import InvenTreePlugin, registry
 from plugin.mixins import (
     AppMixin,
     EventMixin,
@@ -24,17 +25,32 @@ from plugin.mixins import (
     UserInterfaceMixin,
 )
 
-from . import __version__, inventree_notices, routing, ui, validation
+from . import (
+    __version__,
+    email_consent,
+    events,
+    inventree_notices,
+    plugin_settings,
+    readiness,
+    routing,
+    ui,
+    validation,
+)
+from .inventree_notices import BUILD_SHORTFALL, LOW_STOCK
 from .redaction import mask_url
 
 logger = logging.getLogger("inventree")
 
-CORE_EMAIL_SLUG = "inventree-email-notification"
+# InvenTree's email method skips the recipients Notify Plus answers for, decided per
+# notification while this code is loaded (see email_consent: nothing is written to InvenTree).
+email_consent.guard_core_email()
+
 NEEDS = _(
-    "Needs InvenTree's global settings (Settings > Plugins): 'Enable app integration' for the "
-    "outbox and delivery log (without it: best effort, no retries), 'Enable schedule "
-    "integration' for retries, digests and cleanup, 'Enable event integration' for stock "
-    "recovery notices."
+    "Needs InvenTree's global settings (Settings > Plugins): 'Enable app integration' and its "
+    "migrations for the outbox and delivery log (until then InvenTree's own email is used and "
+    "Slack/Discord are sent best effort), 'Enable schedule integration' for retries, digests "
+    "and cleanup, 'Enable event integration' for stock recovery notices and for checking new "
+    "build orders when they are created."
 )
 
 
@@ -59,7 +75,10 @@ def _validate_extra_discord(value: str) -> None:
 
 
 def _validate_routes(value: str) -> None:
-    routing.parse_routes(value)
+    """Refuse routes naming a destination that is not configured (a typo would reroute)."""
+    plugin = registry.get_plugin(NotifyPlusPlugin.SLUG, active=None)
+    known = [d.key for d in plugin.routing_config().destinations] if plugin else None
+    routing.parse_routes(value, known)
 
 
 def _validate_quiet_hours(value: str) -> None:
@@ -99,14 +118,19 @@ class NotifyPlusPlugin(
     SETTINGS = {
         "NOTIFICATIONS_ENABLE": {
             "name": _("Send notifications"),
-            "description": _("Master switch: off means Notify Plus sends nothing. ") + NEEDS,
+            "description": _(
+                "Master switch. Off: Notify Plus sends nothing and InvenTree's own methods (its "
+                "email included) work as without the plugin. "
+            )
+            + NEEDS,
             "default": True,
             "validator": bool,
         },
         "NOTIFICATIONS_LOW_STOCK": {
             "name": _("Low stock notices"),
             "description": _(
-                "Announce parts whose stock falls below their minimum (once while it stays low)."
+                "Announce parts whose stock falls below their minimum, once while it stays low. "
+                "Off: low-stock notices are left to InvenTree's own methods (its email included)."
             ),
             "default": True,
             "validator": bool,
@@ -122,16 +146,18 @@ class NotifyPlusPlugin(
         "NOTIFICATIONS_OTHER": {
             "name": _("Other InvenTree notices"),
             "description": _(
-                "Deliver every other notification InvenTree sends (build shortfalls, orders, ...)."
+                "Deliver every other notification InvenTree sends (build shortfalls, orders, "
+                "...). Off: those are left to InvenTree's own methods (its email included)."
             ),
             "default": True,
             "validator": bool,
         },
         "NOTIFICATIONS_DELETE_DAYS": {
-            "name": _("Keep delivery log (days)"),
+            "name": _("Delete old notifications (days)"),
             "description": _(
-                "Delete finished deliveries older than this, daily (0 keeps everything). Defaults "
-                "to InvenTree's 'Delete notifications' setting."
+                "Daily, delete Notify Plus's finished deliveries AND InvenTree's own "
+                "notifications (every user's bell and inbox entries) older than this; 0 keeps "
+                "everything. Defaults to InvenTree's 'Delete notifications' setting."
             ),
             "default": _default_delete_days,
             "validator": [int, validation.validate_non_negative],
@@ -139,10 +165,13 @@ class NotifyPlusPlugin(
         "EMAIL_ENABLE": {
             "name": _("Email"),
             "description": _(
-                "Send each subscriber their own email (nobody sees other recipients). While on, "
-                "Notify Plus turns InvenTree's built-in 'Allow email notifications' off for each "
-                "user it emails, so every notice arrives by email exactly once; turning this (or "
-                "the plugin) off gives it back."
+                "Send each recipient their own email (nobody sees other addresses), as each user "
+                "chose ('Notify Plus: email me', which starts from their 'Allow email "
+                "notifications'). For each notification Notify Plus has queued, InvenTree's "
+                "built-in email skips those recipients, so it arrives once. Nothing in InvenTree's "
+                "settings is changed: turn this or the plugin off, or remove it, and InvenTree's "
+                "email is back from the next notification. While Notify Plus's tables are "
+                "missing, InvenTree's email is used."
             ),
             "default": True,
             "validator": bool,
@@ -185,8 +214,10 @@ class NotifyPlusPlugin(
             "name": _("Routes"),
             "description": _(
                 'JSON list; first match wins unless "continue": true; unmatched notices go to the '
-                'default channels. Example: [{"category": ["part.notify_low_stock"], '
-                '"part_category": [3], "to": ["slack:purchasing"]}]'
+                "default channels. Destinations must be configured first (slack:default, "
+                "discord:default, slack:<name> from 'More Slack channels', ...). Example: "
+                '[{"category": ["part.notify_low_stock"], "part_category": [3], '
+                '"to": ["slack:purchasing"]}]'
             ),
             "default": "",
             "validator": _validate_routes,
@@ -203,7 +234,8 @@ class NotifyPlusPlugin(
         "RETRY_MAX_ATTEMPTS": {
             "name": _("Retry attempts"),
             "description": _(
-                "Give up on a delivery after this many failed attempts (backoff 15 s doubling to 15 min)."
+                "Give up on a delivery after this many failed attempts (backoff from a few "
+                "seconds, doubling, at most 15 min between tries)."
             ),
             "default": 10,
             "validator": [int, validation.validate_non_negative],
@@ -211,7 +243,8 @@ class NotifyPlusPlugin(
         "RETRY_MAX_HOURS": {
             "name": _("Retry for (hours)"),
             "description": _(
-                "Give up on a delivery that could not be sent within this many hours."
+                "Give up on a delivery that could not be sent within this many hours of when it "
+                "was first due."
             ),
             "default": 24,
             "validator": [int, validation.validate_non_negative],
@@ -222,10 +255,16 @@ class NotifyPlusPlugin(
         "NOTIFY_PLUS_EMAIL": {
             "name": _("Notify Plus: email me"),
             "description": _(
-                "Receive notifications of parts and categories you subscribe to by email."
+                "Email about the parts, categories and locations you subscribe to, one message "
+                "per notice (or digest) to you alone. 'As InvenTree' follows your 'Allow email "
+                "notifications' setting."
             ),
-            "default": True,
-            "validator": bool,
+            "default": email_consent.INHERIT,
+            "choices": [
+                (email_consent.INHERIT, _("As InvenTree's 'Allow email notifications'")),
+                (email_consent.ON, _("Yes")),
+                (email_consent.OFF, _("No")),
+            ],
         },
         "NOTIFY_PLUS_EMAIL_MODE": {
             "name": _("Notify Plus: email frequency"),
@@ -276,31 +315,26 @@ class NotifyPlusPlugin(
         "prune": {"func": "prune", "schedule": "D"},
     }
 
+    def __init__(self) -> None:
+        """Guard InvenTree's email method as the registry (re)creates the plugins."""
+        super().__init__()
+        email_consent.guard_core_email()
+
     # -- InvenTree hooks ----------------------------------------------------------------------
 
     def send_notification(self, target: Any, category: Any, users: list, context: dict) -> bool:
-        """Route a notification InvenTree triggered and queue its deliveries."""
-        from .intake import accept
+        """Route a notification InvenTree triggered and queue its deliveries (never raises)."""
+        from .intake import accept_once
 
-        enabled = bool(self.get_setting("NOTIFICATIONS_ENABLE", cache=False))
-        if not enabled or not self.get_setting("EMAIL_ENABLE", cache=False):
-            from .intake import hand_back_email
-
-            hand_back_email()  # nobody is left without email while Notify Plus does not send it
-        if not enabled:
-            return False
-        return accept(self, target, category, users, context or {})
+        return accept_once(self, target, category, list(users), context or {}).delivered
 
     def wants_process_event(self, event: str) -> bool:
-        """Stock and part changes may end a low-stock condition."""
-        return event.startswith(("stock_stockitem.", "part_part.saved"))
+        """Stock and part changes (recovery) and new build orders (shortfall at creation)."""
+        return events.wanted(event)
 
     def process_event(self, event: str, *args: Any, **kwargs: Any) -> None:
-        """Check for recovery of the part(s) the event touched."""
-        from .intake import check_recovery
-
-        if self.outbox_ready():
-            check_recovery(self, event, kwargs)
+        """Act on an event in the worker."""
+        events.handle(self, event, kwargs)
 
     def setup_urls(self) -> list:
         """The delivery log, counts, test sends and routing preview, for admins."""
@@ -336,7 +370,7 @@ class NotifyPlusPlugin(
 
         from common.models import NotificationMessage
 
-        days = int(self.get_setting("NOTIFICATIONS_DELETE_DAYS") or 0)
+        days = int(self.current_settings()["NOTIFICATIONS_DELETE_DAYS"] or 0)
         if days <= 0:
             return
         cutoff = timezone.now() - timedelta(days=days)
@@ -348,62 +382,96 @@ class NotifyPlusPlugin(
             deleted = prune(days)
         logger.info("Notify Plus: pruned %s notifications and %s deliveries", messages, deleted)
 
-    def integration_warnings(self) -> list[str]:
-        """Which InvenTree integrations the plugin needs are off, and what that costs."""
+    # -- state and configuration ---------------------------------------------------------------
+
+    def current_settings(self) -> dict[str, Any]:
+        """Every setting, fresh from the database in one query."""
+        return plugin_settings.read_all(self)
+
+    def handles(self, category: str, settings: dict[str, Any] | None = None) -> bool:
+        """Whether Notify Plus delivers this notification category (else InvenTree alone does)."""
+        settings = settings or self.current_settings()
+        if not settings["NOTIFICATIONS_ENABLE"]:
+            return False
+        if category == LOW_STOCK:
+            return bool(settings["NOTIFICATIONS_LOW_STOCK"])
+        return category == BUILD_SHORTFALL or bool(settings["NOTIFICATIONS_OTHER"])
+
+    def readiness(self) -> readiness.Readiness:
+        """App integration on and migrations applied (the outbox tables exist)."""
+        return readiness.check()
+
+    def outbox_ready(self) -> bool:
+        """Deliveries can be queued durably."""
+        return self.readiness().ready
+
+    def owns_email(self, settings: dict[str, Any] | None = None) -> bool:
+        """Notify Plus emails people now (InvenTree's email skips those it queued for)."""
+        settings = settings or self.current_settings()
+        return bool(
+            settings["NOTIFICATIONS_ENABLE"] and settings["EMAIL_ENABLE"] and self.outbox_ready()
+        )
+
+    def integration_warnings(self, settings: dict[str, Any] | None = None) -> list[str]:
+        """What keeps Notify Plus from working fully, what it costs, and how to fix it."""
         from common.settings import get_global_setting
 
         needs = {
-            "ENABLE_PLUGINS_APP": "app integration is off: no outbox, no retries, no delivery log",
             "ENABLE_PLUGINS_SCHEDULE": "schedule integration is off: no retries, digests or cleanup",
-            "ENABLE_PLUGINS_EVENTS": "event integration is off: stock recovery is noticed only by the sweep",
+            "ENABLE_PLUGINS_EVENTS": "event integration is off: stock recovery is noticed only by "
+            "the sweep, and build orders are checked for short parts only when issued",
             "ENABLE_PLUGINS_URL": "URL integration is off: no delivery log or test endpoints",
         }
-        return [text for key, text in needs.items() if not get_global_setting(key, False)]
+        warnings = self.readiness().problems()
+        warnings += [text for key, text in needs.items() if not get_global_setting(key, False)]
+        warnings += [f"routes: {p}" for p in self.routing_config(settings).problems]
+        return warnings
 
-    # -- configuration -------------------------------------------------------------------------
+    _warned: set[str] = set()
+    _warnings_checked = 0.0
 
-    def outbox_ready(self) -> bool:
-        """The outbox tables exist only when InvenTree's app integration is on."""
-        return apps.is_installed("inventree_notify_plus")
+    def log_warnings_once(self, settings: dict[str, Any] | None = None) -> None:
+        """Say each warning in the log once per process (it is also in the delivery log).
 
-    def routing_config(self) -> routing.RoutingConfig:
+        Checked at most once a minute: it reads InvenTree's global settings.
+        """
+        now = time.monotonic()
+        if now - NotifyPlusPlugin._warnings_checked < 60:
+            return
+        NotifyPlusPlugin._warnings_checked = now
+        for text in self.integration_warnings(settings):
+            if text not in NotifyPlusPlugin._warned:
+                NotifyPlusPlugin._warned.add(text)
+                logger.warning("Notify Plus: %s", text)
+
+    def routing_config(self, settings: dict[str, Any] | None = None) -> routing.RoutingConfig:
         """Destinations and routes from the settings (the single webhooks are 'default')."""
+        settings = settings or self.current_settings()
         destinations: list[routing.WebhookDestination] = []
+        problems: list[str] = []
         for kind in routing.WEBHOOK_KINDS:
-            url = (self.get_setting(f"{kind.upper()}_WEBHOOK_URL", cache=False) or "").strip()
+            url = (settings[f"{kind.upper()}_WEBHOOK_URL"] or "").strip()
             if url:
                 destinations.append(routing.WebhookDestination(kind, "default", url))
-            extra = self.get_setting(f"{kind.upper()}_EXTRA_WEBHOOKS", cache=False) or ""
             try:
-                destinations += routing.parse_destinations(kind, extra)
+                destinations += routing.parse_destinations(
+                    kind, settings[f"{kind.upper()}_EXTRA_WEBHOOKS"] or ""
+                )
             except Exception as exc:
-                logger.error("Notify Plus: ignoring %s destinations: %s", kind, exc)
-        known = {d.key for d in destinations}
-        try:
-            routes = routing.parse_routes(self.get_setting("ROUTES", cache=False) or "", known)
-        except Exception as exc:
-            logger.error("Notify Plus: routes ignored until fixed: %s", exc)
-            routes = []
+                problems.append(f"{kind} destinations ignored: {exc}")
+        routes, route_problems = routing.parse_routes_lenient(
+            settings["ROUTES"] or "", [d.key for d in destinations]
+        )
         return routing.RoutingConfig(
-            email_enabled=bool(self.get_setting("EMAIL_ENABLE", cache=False)),
+            email_enabled=bool(settings["EMAIL_ENABLE"]),
             destinations=destinations,
             routes=routes,
+            problems=problems + route_problems,
             categories_enabled={
-                inventree_notices.LOW_STOCK: bool(
-                    self.get_setting("NOTIFICATIONS_LOW_STOCK", cache=False)
-                ),
-                inventree_notices.RECOVERED: bool(
-                    self.get_setting("NOTIFICATIONS_RECOVERY", cache=False)
-                ),
+                inventree_notices.LOW_STOCK: bool(settings["NOTIFICATIONS_LOW_STOCK"]),
+                inventree_notices.RECOVERED: bool(settings["NOTIFICATIONS_RECOVERY"]),
             },
         )
-
-    def core_email_runs_first(self) -> bool:
-        """Whether InvenTree's email method is called before this plugin for a notification."""
-        slugs = [p.slug for p in registry.with_mixin(PluginMixinEnum.NOTIFICATION)]
-        if CORE_EMAIL_SLUG not in slugs or self.slug not in slugs:
-            return False
-        return slugs.index(CORE_EMAIL_SLUG) < slugs.index(self.slug)
 
     def configured_destinations(self) -> list[dict[str, str]]:
         """The Slack/Discord destinations, masked: what an admin may see of the secrets."""

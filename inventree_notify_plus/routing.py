@@ -104,6 +104,7 @@ class RoutingConfig:
     routes: Sequence[Route] = ()
     default_to: tuple[str, ...] | None = None
     categories_enabled: dict[str, bool] = field(default_factory=dict)
+    problems: Sequence[str] = ()
 
     def destination(self, key: str) -> WebhookDestination | None:
         """The configured destination with this key, if any."""
@@ -231,9 +232,43 @@ def parse_destinations(kind: str, text: str) -> list[WebhookDestination]:
 def parse_routes(text: str, known: Iterable[str] | None = None) -> list[Route]:
     """Routes as JSON: ``[{"category": [...], "part_category": [...], "to": [...]}]``.
 
-    Raises a ValidationError naming the route and what is wrong: unknown destination, an
-    empty match (use the default destinations instead), an unknown key.
+    The validator on save: raises a ValidationError naming the route and what is wrong (an
+    unknown destination, naming the known ones; an empty match; an unknown key), so a typo is
+    refused instead of silently changing where notices go.
     """
+    known_keys = set(known) if known is not None else None
+    routes: list[Route] = []
+    for index, item in enumerate(_route_items(text), start=1):
+        routes.append(_parse_route(item, index, known_keys))
+    return routes
+
+
+def parse_routes_lenient(text: str, known: Iterable[str]) -> tuple[list[Route], list[str]]:
+    """Routes for sending: a route that is (or became) invalid is skipped, the others kept.
+
+    A destination removed after the routes were saved makes only the routes naming it invalid;
+    each skipped route is reported so the admin sees it (delivery log warnings, settings page).
+    """
+    try:
+        items = _route_items(text)
+    except ValidationError as exc:
+        return [], [f"all routes ignored until fixed: {_message(exc)}"]
+    known_keys = set(known)
+    routes: list[Route] = []
+    problems: list[str] = []
+    for index, item in enumerate(items, start=1):
+        try:
+            routes.append(_parse_route(item, index, known_keys))
+        except ValidationError as exc:
+            problems.append(f"skipped: {_message(exc)}")
+    return routes, problems
+
+
+def _message(exc: ValidationError) -> str:
+    return "; ".join(str(m) for m in exc.messages)
+
+
+def _route_items(text: str) -> list[object]:
     text = (text or "").strip()
     if not text:
         return []
@@ -245,49 +280,52 @@ def parse_routes(text: str, known: Iterable[str] | None = None) -> list[Route]:
         ) from exc
     if not isinstance(data, list):
         raise ValidationError(_("Routes must be a JSON list of objects."), code="invalid_json")
-    known_keys = set(known) if known is not None else None
-    allowed = {"category", "part_category", "location", "to", "continue"}
-    routes: list[Route] = []
-    for index, item in enumerate(data, start=1):
-        if not isinstance(item, dict):
-            raise ValidationError(_("Route {n} is not an object.").format(n=index), code="invalid")
-        extra = set(item) - allowed
-        if extra:
-            raise ValidationError(
-                _("Route {n}: unknown key(s) {keys}; use {allowed}.").format(
-                    n=index, keys=", ".join(sorted(extra)), allowed=", ".join(sorted(allowed))
-                ),
-                code="unknown_key",
-            )
-        to = tuple(str(t).lower() for t in _as_list(item.get("to")))
-        if not to:
-            raise ValidationError(
-                _("Route {n} sends nowhere: give 'to'.").format(n=index), code="no_to"
-            )
-        for key in to:
-            if known_keys is not None and key not in known_keys:
-                raise ValidationError(
-                    _("Route {n}: unknown destination '{key}' (known: {known}).").format(
-                        n=index, key=key, known=", ".join(sorted(known_keys)) or "none"
-                    ),
-                    code="unknown_destination",
-                )
-        route = Route(
-            to=to,
-            categories=frozenset(str(c) for c in _as_list(item.get("category"))),
-            part_categories=frozenset(_ints(item.get("part_category"), index)),
-            locations=frozenset(_ints(item.get("location"), index)),
-            cont=bool(item.get("continue", False)),
+    return data
+
+
+_ROUTE_KEYS = frozenset({"category", "part_category", "location", "to", "continue"})
+
+
+def _parse_route(item: object, index: int, known_keys: set[str] | None) -> Route:
+    if not isinstance(item, dict):
+        raise ValidationError(_("Route {n} is not an object.").format(n=index), code="invalid")
+    extra = set(item) - _ROUTE_KEYS
+    if extra:
+        raise ValidationError(
+            _("Route {n}: unknown key(s) {keys}; use {allowed}.").format(
+                n=index, keys=", ".join(sorted(extra)), allowed=", ".join(sorted(_ROUTE_KEYS))
+            ),
+            code="unknown_key",
         )
-        if not (route.categories or route.part_categories or route.locations):
+    to = tuple(str(t).strip().lower() for t in _as_list(item.get("to")))
+    if not to:
+        raise ValidationError(
+            _("Route {n} sends nowhere: give 'to'.").format(n=index), code="no_to"
+        )
+    for key in to:
+        if known_keys is not None and key not in known_keys:
             raise ValidationError(
                 _(
-                    "Route {n} matches nothing in particular; unmatched notices already go to the default destinations."
-                ).format(n=index),
-                code="empty_match",
+                    "Route {n}: unknown destination '{key}' (configured: {known}). Add it under "
+                    "'More Slack channels' / 'More Discord channels' first, or fix the name."
+                ).format(n=index, key=key, known=", ".join(sorted(known_keys)) or "none"),
+                code="unknown_destination",
             )
-        routes.append(route)
-    return routes
+    route = Route(
+        to=to,
+        categories=frozenset(str(c) for c in _as_list(item.get("category"))),
+        part_categories=frozenset(_ints(item.get("part_category"), index)),
+        locations=frozenset(_ints(item.get("location"), index)),
+        cont=bool(item.get("continue", False)),
+    )
+    if not (route.categories or route.part_categories or route.locations):
+        raise ValidationError(
+            _(
+                "Route {n} matches nothing in particular; unmatched notices already go to the default destinations."
+            ).format(n=index),
+            code="empty_match",
+        )
+    return route
 
 
 def _as_list(value: object) -> list[object]:

@@ -77,3 +77,21 @@ def location_subscribers(location_ids: list[int]) -> list[Any]:
             if isinstance(user, user_model) and user.is_active:
                 users.setdefault(user.pk, user)
     return [users[k] for k in sorted(users)]
+
+
+def location_managers(part: Any, users: list) -> tuple[list[int], list]:
+    """Locations holding the part, and their managers not already among ``users``.
+
+    Managers are users subscribed to the location (or one above it) in Notify Plus, and the
+    location's owners; like every recipient they need view permission on the part.
+    """
+    from users.permissions import check_user_permission
+
+    locations = stock_location_ids(part)
+    known = {u.pk for u in users if u is not None}
+    managers = [
+        u
+        for u in location_subscribers(locations)
+        if u.pk not in known and check_user_permission(u, part, "view")
+    ]
+    return locations, managers

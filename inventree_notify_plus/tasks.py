@@ -99,7 +99,7 @@ def offload(task: str, *args: Any) -> None:
 
 def sweep() -> None:
     """The scheduled sweep: recovery fallback, then drain."""
-    from .intake import check_recovery
+    from .recovery import check_recovery
 
     plugin = _plugin()
     if plugin is not None and plugin.outbox_ready():

@@ -1,21 +1,26 @@
-"""Render the README pictures from the plugin's real renderer output.
+"""Render the README pictures: the plugin's exact payloads, drawn in a look-alike frame.
 
-Every picture starts from what the plugin really produces: the Slack digest is the JSON body the
-Slack stand-in accepted during ``notify-plus demo``; the single-notice pictures are the exact
-payloads ``SlackChannel.render``, ``DiscordChannel.render`` and ``EmailChannel.render`` return
-(what Slack, Discord and the mail server receive). This script only lays those payloads out the
-way the clients show them (an approximation of the look, not of the content; every piece of
-payload text is HTML-escaped, so hostile part names appear literally) and screenshots the pages
-with headless Chromium. It needs Debian's ``chromium`` (``apt-get install -y chromium``).
+These are not screenshots of Slack, Discord or a mail client. The content is exact: the Slack
+digest is the JSON body the Slack stand-in accepted during ``notify-plus demo``; the
+single-notice pictures are the payloads ``SlackChannel.render``, ``DiscordChannel.render`` and
+``EmailChannel.render`` return (what Slack, Discord and the mail server receive). The frame is
+an imitation: this script lays the payloads out roughly the way those clients show them (fonts,
+colours and spacing are approximations; every piece of payload text is HTML-escaped, so hostile
+part names appear literally) and photographs the pages with headless Chromium.
 
-    .venv/bin/python scripts/render_previews.py [docs/images]
+Needs Chromium on PATH as ``chromium`` (Debian: ``apt-get install -y chromium``) and the
+``demo`` extra (``pip install -e '.[demo]'``).
+
+    .venv/bin/python scripts/render_previews.py [OUT]     # OUT defaults to docs/images
 """
 
 from __future__ import annotations
 
+import argparse
 import html
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inventree_notify_plus.channels import DiscordChannel, EmailChannel, RenderContext, SlackChannel
 from inventree_notify_plus.channels.base import Destination
+from inventree_notify_plus.devtools.arguments import OneLineParser, writable_dir
 from inventree_notify_plus.devtools.samples import HOSTILE, build_shortfall_notice, low_stock_notice
 from inventree_notify_plus.devtools.standalone import setup_django
 
@@ -268,13 +274,40 @@ def demo_output(tmp: Path) -> Path:
     return out
 
 
-def main() -> int:
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs" / "images")
-    target.mkdir(parents=True, exist_ok=True)
+def parse_args(argv: list[str] | None = None) -> Path:
+    """The output folder, after checking that the tools this script needs are there."""
+    parser = OneLineParser(
+        prog="render_previews.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "out",
+        nargs="?",
+        default=str(ROOT / "docs" / "images"),
+        metavar="OUT",
+        help="folder for the PNG files, made if missing (default: docs/images)",
+    )
+    args = parser.parse_args(argv)
+    if shutil.which("chromium") is None:
+        parser.exit(2, "render_previews.py: needs Chromium on PATH: apt-get install -y chromium\n")
+    try:
+        import aiosmtpd  # noqa: F401 - notify-plus demo's SMTP stand-in
+    except ImportError:
+        parser.exit(2, "render_previews.py: needs the 'demo' extra: pip install -e '.[demo]'\n")
+    # Checked only now, so a missing tool leaves no new empty folder behind.
+    try:
+        return writable_dir(args.out)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"argument OUT: {exc}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    target = parse_args(argv)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         demo = demo_output(tmp)
-        slack_digest = json.loads((demo / "slack.json").read_text())[-1]
+        slack_digest = json.loads((demo / "2-burst-slack.json").read_text())[-1]
 
         setup_django(str(tmp / "preview.sqlite3"), 25)
         from django.conf import settings
@@ -292,7 +325,7 @@ def main() -> int:
             290,
             tmp,
         )
-        shoot(slack_html(slack_digest), target / "slack-digest.png", 240, tmp)
+        shoot(slack_html(slack_digest), target / "slack-digest.png", 330, tmp)
         shoot(
             discord_html(discord.render(discord_dest, [LOW])),
             target / "discord-low-stock.png",

@@ -157,6 +157,7 @@ def test_email_digest_lists_everything():
 
 def test_escape_helpers():
     assert slack_text("a < b & c > d") == "a &lt; b &amp; c &gt; d"
+    assert slack_text("*b*") == "\u200b*\u200bb\u200b*\u200b"
     assert discord_text("@here *hi*") == "@\u200bhere \\*hi\\*"
 
 
@@ -175,3 +176,105 @@ def test_received_parsers_read_back_hostile_titles():
     for notices in ([low_stock(EVIL)], [low_stock(EVIL), low_stock("B", 2)]):
         body = DiscordChannel(CTX).render(DISCORD, notices)
         assert discord_titles(body)[0][0] == f"Low stock: {EVIL}"
+
+
+# A part name trying every kind of Slack markup: formatting, a channel link, two mentions.
+MARKUP = "*bold* _it_ ~x~ `code` #general @here <!channel>"
+# What Slack must receive for it in mrkdwn: &, <, > as entities, each formatting marker between
+# two zero-width spaces (escaping.py says why); #general and @here stay text under verbatim.
+MARKUP_SLACK = (
+    "\u200b*\u200bbold\u200b*\u200b \u200b_\u200bit\u200b_\u200b \u200b~\u200bx\u200b~\u200b "
+    "\u200b`\u200bcode\u200b`\u200b #general @here &lt;!channel&gt;"
+)
+
+
+def _plain(text):
+    return {"type": "plain_text", "text": text, "emoji": False}
+
+
+def test_slack_single_notice_payload_for_a_markup_name_is_exact():
+    payload = SlackChannel(CTX).render(SLACK, [low_stock(MARKUP, 1)])
+    assert payload == {
+        "text": f":warning: Low stock: {MARKUP_SLACK}",
+        "blocks": [
+            {"type": "header", "text": _plain(f"Low stock: {MARKUP}")},
+            {
+                "type": "section",
+                "text": _plain("Available stock 3 pcs is below the minimum of 10 pcs (1)."),
+            },
+            {
+                "type": "section",
+                "fields": [
+                    _plain(f"Part: {MARKUP}"),
+                    _plain("IPN: SCR-0001"),
+                    _plain("Available: 3 pcs"),
+                    _plain("Minimum: 10 pcs"),
+                    _plain("Shortfall: 7 pcs"),
+                    _plain("Category: Mechanical / Fasteners"),
+                ],
+            },
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": _plain("Open in InvenTree"),
+                        "url": "http://inventree.local/part/1/",
+                    }
+                ],
+            },
+            {"type": "context", "elements": [_plain("Workshop · Low stock")]},
+        ],
+    }
+
+
+def test_slack_digest_payload_for_a_markup_name_is_exact():
+    payload = SlackChannel(CTX).render(SLACK, [low_stock(MARKUP, 1), low_stock("B", 2)])
+    assert payload == {
+        "text": "2 notifications: Low stock (2)",
+        "blocks": [
+            {"type": "header", "text": _plain("2 notifications: Low stock (2)")},
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": (
+                        f"• <http://inventree.local/part/1/|Low stock: {MARKUP_SLACK}>"
+                        " - Available stock 3 pcs is below the minimum of 10 pcs (1).\n"
+                        "• <http://inventree.local/part/2/|Low stock: B>"
+                        " - Available stock 3 pcs is below the minimum of 10 pcs (2)."
+                    ),
+                    "verbatim": True,
+                },
+            },
+            {"type": "context", "elements": [_plain("Workshop")]},
+        ],
+    }
+    # and the reader used by tests and scripts gets the name back as it was typed
+    assert slack_titles(payload) == ([f"Low stock: {MARKUP}", "Low stock: B"], 0)
+
+
+def test_slack_mention_tokens_are_verbatim_mrkdwn():
+    payload = SlackChannel(CTX).render(SLACK, [low_stock(MARKUP, 1)], mentions=["U0123ABCD"])
+    assert payload["blocks"][1] == {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": "<@U0123ABCD>", "verbatim": True}],
+    }
+    assert payload["text"] == f":warning: Low stock: {MARKUP_SLACK} <@U0123ABCD>"
+
+
+def test_discord_stays_inert_for_a_markup_name():
+    # Discord has backslash escapes; mentions are defused and allowed_mentions parses nothing.
+    escaped = "\\*bold\\* \\_it\\_ \\~x\\~ \\`code\\` \\#general @\u200bhere <\u200b!channel\\>"
+    single = DiscordChannel(CTX).render(DISCORD, [low_stock(MARKUP, 1)])
+    assert single["allowed_mentions"] == {"parse": [], "users": []}
+    assert "content" not in single
+    embed = single["embeds"][0]
+    assert embed["title"] == f"Low stock: {escaped}"
+    assert embed["fields"][0] == {"name": "Part", "value": escaped, "inline": True}
+    digest = DiscordChannel(CTX).render(DISCORD, [low_stock(MARKUP, 1), low_stock("B", 2)])
+    assert digest["allowed_mentions"] == {"parse": [], "users": []}
+    assert digest["embeds"][0]["description"] == (
+        f"• [Low stock: {escaped}](http://inventree.local/part/1/)\n"
+        "• [Low stock: B](http://inventree.local/part/2/)"
+    )

@@ -1,8 +1,11 @@
 """Slack incoming webhooks, through Slack's own client (``slack_sdk.webhook.WebhookClient``).
 
-Block Kit: a header, the facts as fields, a button to InvenTree. Text from the database goes
-into ``plain_text`` objects (never interpreted); the only ``mrkdwn`` is our own mention tokens
-for users who opted in, and the notification ``text`` fallback, which is escaped.
+Block Kit: a header, the facts as fields, a button to InvenTree. Text from the database is inert
+everywhere: ``plain_text`` objects (never interpreted) in a single notice; in a digest's
+``mrkdwn`` sections (needed for the links) and in the notification ``text`` fallback it is
+escaped by ``escaping.slack_text``, and every ``mrkdwn`` object is ``"verbatim": true`` so Slack
+does not link ``#channel`` names, ``@here`` or URLs typed into a part name. The only markup is
+our own: digest links and the mention tokens of users who opted in.
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ def _plain(text: str, limit: int) -> dict[str, Any]:
     return {"type": "plain_text", "text": truncate(text, limit) or " ", "emoji": False}
 
 
+def _mrkdwn(text: str) -> dict[str, Any]:
+    """Our own markup around escaped database text; Slack adds none of its own (verbatim)."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def _button(url: str, text: str = "Open in InvenTree") -> dict[str, Any]:
     return {"type": "button", "text": _plain(text, MAX_BUTTON_TEXT), "url": url[:MAX_URL]}
 
@@ -88,7 +96,7 @@ class SlackChannel(Channel):
             text = slack_text(digest_headline(notices))
         if mentions:
             tokens = " ".join(f"<@{m}>" for m in mentions)
-            blocks.insert(1, {"type": "context", "elements": [{"type": "mrkdwn", "text": tokens}]})
+            blocks.insert(1, {"type": "context", "elements": [_mrkdwn(tokens)]})
             text = f"{text} {tokens}"
         return {"text": truncate(text, MAX_SECTION_TEXT), "blocks": blocks[:MAX_BLOCKS]}
 
@@ -137,8 +145,8 @@ class SlackChannel(Channel):
     def _digest(self, notices: Sequence[Notice]) -> tuple[list[dict[str, Any]], int]:
         """One line per notice with its link, packed into sections of up to 3000 characters.
 
-        Titles are escaped (``&``, ``<``, ``>``: Slack's control characters), so a link text
-        can neither become a mention nor break out of its ``<url|text>``.
+        Titles, summaries and lines are escaped (``escaping.slack_text``), so a link text can
+        neither format, become a mention nor break out of its ``<url|text>``.
         """
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": _plain(digest_headline(notices), MAX_HEADER_CHARS)}
@@ -159,9 +167,7 @@ class SlackChannel(Channel):
             if size + len(line) + 1 > MAX_SECTION_TEXT:
                 if len(blocks) >= MAX_BLOCKS - 3:
                     break
-                blocks.append(
-                    {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(current)}}
-                )
+                blocks.append({"type": "section", "text": _mrkdwn("\n".join(current))})
                 current, size = [], 0
             if budget - len(line) < 0:
                 break
@@ -170,9 +176,7 @@ class SlackChannel(Channel):
             budget -= len(line) + 1
             shown += 1
         if current:
-            blocks.append(
-                {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(current)}}
-            )
+            blocks.append({"type": "section", "text": _mrkdwn("\n".join(current))})
         if shown < len(notices):
             more: dict[str, Any] = {
                 "type": "section",
@@ -218,11 +222,12 @@ def classify_slack_response(status: int, body: str, headers: dict[str, Any]) -> 
         return SendResult.retry(
             f"rate limited (429), Retry-After {retry_after or '?'}s", _seconds(retry_after), status
         )
+    detail = f"Slack answered {status}: {body[:200]}" if body else f"Slack answered {status}"
     if status >= 500:
-        return SendResult.retry(f"Slack answered {status}: {body[:200]}", status=status)
+        return SendResult.retry(detail, status=status)
     if body in PERMANENT_ERRORS or status in (400, 403, 404, 410):
-        return SendResult.permanent(f"Slack answered {status}: {body[:200]}", status=status)
-    return SendResult.retry(f"Slack answered {status}: {body[:200]}", status=status)
+        return SendResult.permanent(detail, status=status)
+    return SendResult.retry(detail, status=status)
 
 
 def _header(headers: dict[str, Any], name: str) -> str | None:

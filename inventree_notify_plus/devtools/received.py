@@ -11,11 +11,14 @@ import re
 from email.message import Message
 from typing import Any
 
+from ..escaping import SLACK_MARKERS, ZWSP
+
 _DIGEST = re.compile(r"^\d+ notifications:")
 _MORE = re.compile(r"… and (\d+) more")
 _SLACK_LINE = re.compile(r"^• (?:<[^|>]*\|(.*?)>|(.*?)(?: - |$))")
 _DISCORD_LINE = re.compile(r"^• (?:\[(.*?)\]\(|(.*?)(?: - |$))")
 _UNESCAPE = re.compile(r"\\(.)")
+_SLACK_MARKER = re.compile(f"{ZWSP}([{re.escape(SLACK_MARKERS)}]){ZWSP}")
 
 
 def slack_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
@@ -30,17 +33,22 @@ def slack_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
         for line in text.splitlines():
             found = _SLACK_LINE.match(line)
             if found:
-                titles.append(html.unescape(found.group(1) or found.group(2)).replace("¦", "|"))
+                titles.append(slack_plain(found.group(1) or found.group(2)))
         more = _MORE.search(text)
         if more:
             hidden += int(more.group(1))
     return titles, hidden
 
 
+def slack_plain(text: str) -> str:
+    """Undo ``escaping.slack_text``: entities, the zero-width spaces around markers, '¦'."""
+    return _SLACK_MARKER.sub(r"\1", html.unescape(text)).replace("¦", "|")
+
+
 def discord_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
     """Notice titles in a Discord message (embed title, or digest lines '• [title](link)')."""
     embeds = payload.get("embeds") or [{}]
-    title = _discord_plain(embeds[0].get("title") or "")
+    title = discord_plain(embeds[0].get("title") or "")
     if not _DIGEST.match(title):
         return [title], 0
     titles, hidden = [], 0
@@ -48,14 +56,14 @@ def discord_titles(payload: dict[str, Any]) -> tuple[list[str], int]:
         for line in (embed.get("description") or "").splitlines():
             found = _DISCORD_LINE.match(line)
             if found:
-                titles.append(_discord_plain(found.group(1) or found.group(2)))
+                titles.append(discord_plain(found.group(1) or found.group(2)))
             more = _MORE.search(line)
             if more and line.startswith("…"):
                 hidden += int(more.group(1))
     return titles, hidden
 
 
-def _discord_plain(text: str) -> str:
+def discord_plain(text: str) -> str:
     """Undo the channel's escaping: markdown backslashes, defused mentions."""
     return _UNESCAPE.sub(r"\1", text).replace("@\u200b", "@").replace("<\u200b", "<")
 

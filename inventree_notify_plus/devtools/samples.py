@@ -1,7 +1,8 @@
 """Sample notices shaped like the ones the plugin builds from InvenTree.
 
 Shared by the tests, the demo, the measurement scripts and the README pictures, so they all
-show the same thing. ``HOSTILE`` is a part name that tries to ping and format.
+show the same thing. ``HOSTILE`` is a part name that tries to ping and format; ``MARKUP`` tries
+every kind of Slack markup (formatting, a channel link, mentions).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from ..notice import Fact, Line, Notice, Severity, stable_uid
 
 HOSTILE = "@everyone <!channel> **x**"
+MARKUP = "*bold* _it_ ~x~ `code` #general @here <!channel>"
 SITE = "http://inventree.local"
 
 

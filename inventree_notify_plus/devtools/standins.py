@@ -4,6 +4,9 @@ They answer like the real services (Slack: ``ok`` / 429 with a ``Retry-After`` h
 error words; Discord: 204 / 429 with ``retry_after`` in JSON), can be scripted to fail
 (next answers, a fraction of requests, timeouts) and can enforce the real rate limits.
 They record what they accepted, so tests assert what arrived, how often, with what text.
+
+The SMTP stand-in needs ``aiosmtpd`` (the ``demo`` and ``test`` extras); it is imported only when
+one starts, so the plugin and the webhook stand-ins import without it.
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-from aiosmtpd.controller import Controller
 
 LOOPBACK = "127.0.0.1"
 
@@ -224,6 +225,8 @@ class SmtpStandIn:
     """A real SMTP server (aiosmtpd) on loopback that records messages and can refuse them."""
 
     def __init__(self, fail_fraction: float = 0.0, seed: int = 2, port: int = 0) -> None:
+        from aiosmtpd.controller import Controller
+
         self.script: dict[str, deque[str]] = {}
         self.fail_fraction = fail_fraction
         self.rng = random.Random(seed)

@@ -83,8 +83,6 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
         self.assertEqual(len(few), len(many))
 
     def test_queries_per_notice_do_not_grow_with_subscribers(self):
-        from inventree_notify_plus.intake import hand_over_email
-
         def queries_for(subscribers: int) -> int:
             part = Part.objects.create(
                 name=f"Part for {subscribers}", category=self.child, minimum_stock=5
@@ -96,7 +94,6 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
                 )
                 PartStar.objects.create(part=part, user=user)
                 users.append(user)
-            hand_over_email(users)
             context = {"part": part, "link": "x", "template": {"html": "x", "subject": "x"}}
             with CaptureQueriesContext(connection) as queries:
                 self.plugin.send_notification(part, "part.notify_low_stock", users, context)
@@ -115,10 +112,6 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
 
     def test_low_stock_routes_to_channels_and_each_subscriber_once(self):
         from part.tasks import notify_low_stock
-
-        from inventree_notify_plus.intake import hand_over_email
-
-        hand_over_email(User.objects.all())  # what the minutely sweep does
 
         notify_low_stock(self.part)
         rows = Delivery.objects.filter(category="part.notify_low_stock")
@@ -153,57 +146,15 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
         self.assertFalse(sent)
         self.assertFalse(Delivery.objects.exists())
 
-    def test_email_handover_leaves_exactly_one_email_method(self):
-        """New users are handed over at once; a user who turns InvenTree's email back on gets
-        that one for the notification at hand, and Notify Plus's from the next one on."""
-        from plugin.models import PluginUserSetting
-
-        core = registry.get_plugin("inventree-email-notification")
-        newcomer = User.objects.create_user("newcomer", "new@example.com", "x")
-        self.assertFalse(core.get_user_setting("NOTIFY_BY_EMAIL", newcomer))
-        PluginUserSetting.set_setting(
-            "NOTIFY_BY_EMAIL", True, None, user=self.alice, plugin=core.plugin_config()
-        )
-        self.assertTrue(core.get_user_setting("NOTIFY_BY_EMAIL", self.alice))
-        context = {"part": self.part, "link": "x", "template": {"html": "x", "subject": "x"}}
-        self.plugin.send_notification(self.part, "part.notify_low_stock", [self.alice], context)
-        ours = Delivery.objects.filter(channel="email").count()
-        self.assertEqual(ours, 0 if self.plugin.core_email_runs_first() else 1)
-        self.assertFalse(core.get_user_setting("NOTIFY_BY_EMAIL", self.alice))
-        other = Part.objects.create(name="M4 nut", category=self.child, minimum_stock=5)
-        self.plugin.send_notification(
-            other, "part.notify_low_stock", [self.alice], {**context, "part": other}
-        )
-        self.assertEqual(
-            Delivery.objects.filter(channel="email", title="Low stock: M4 nut").count(), 1
-        )
-
-    def test_turning_email_off_gives_it_back_to_inventree(self):
-        from inventree_notify_plus.intake import hand_over_email
-
-        core = registry.get_plugin("inventree-email-notification")
-        hand_over_email([self.alice, self.bob])
-        self.assertFalse(core.get_user_setting("NOTIFY_BY_EMAIL", self.alice))
-        self.plugin.set_setting("EMAIL_ENABLE", False)
-        self.plugin.send_notification(
-            self.part, "part.notify_low_stock", [self.alice], {"part": self.part, "link": "x"}
-        )
-        self.assertTrue(core.get_user_setting("NOTIFY_BY_EMAIL", self.alice))
-        self.assertTrue(core.get_user_setting("NOTIFY_BY_EMAIL", self.bob))
-        self.assertFalse(Delivery.objects.filter(channel="email").exists())
-        self.plugin.set_setting("EMAIL_ENABLE", True)
-
     def test_location_managers_hear_about_low_stock_held_there(self):
         from stock.models import StockItem, StockLocation
 
-        from inventree_notify_plus.intake import hand_over_email
         from inventree_notify_plus.models import LocationSubscription
 
         store = StockLocation.objects.create(name="Store")
         shelf = StockLocation.objects.create(name="Shelf A", parent=store)
         StockItem.objects.create(part=self.part, location=shelf, quantity=3)
         LocationSubscription.objects.create(user=self.carol, location_id=store.pk)
-        hand_over_email(User.objects.all())
         self.plugin.send_notification(
             self.part, "part.notify_low_stock", [self.alice], {"part": self.part, "link": "x"}
         )
@@ -243,8 +194,8 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
     def test_recovery_ends_the_condition_and_is_announced_when_wanted(self):
         from stock.models import StockItem
 
-        from inventree_notify_plus.intake import check_recovery
         from inventree_notify_plus.models import Condition
+        from inventree_notify_plus.recovery import check_recovery
 
         self.plugin.set_setting("NOTIFICATIONS_RECOVERY", True)
         self.plugin.send_notification(
@@ -358,10 +309,6 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
         BomItem.objects.create(part=assembly, sub_part=self.part, quantity=Decimal(4))
         PartStar.objects.create(part=assembly, user=self.alice)
         from build.tasks import check_build_stock
-
-        from inventree_notify_plus.intake import hand_over_email
-
-        hand_over_email([self.alice])
 
         check_build_stock(
             Build.objects.create(part=assembly, quantity=5, reference="BO-0042", title="x")

@@ -1,0 +1,40 @@
+"""InvenTree events Notify Plus listens to (InvenTree edge; needs event integration).
+
+- stock and part changes may end a low-stock condition (``recovery``);
+- a new build order is checked for short parts at once, as InvenTree's documentation says
+  (InvenTree 1.5 itself checks only when the build is issued; the notice's identity is the
+  build order, so issuing it later does not announce the same shortfall again).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BUILD_CREATED = "build_build.created"
+
+
+def wanted(event: str) -> bool:
+    """The events :func:`handle` acts on."""
+    return event == BUILD_CREATED or event.startswith(("stock_stockitem.", "part_part.saved"))
+
+
+def handle(plugin: Any, event: str, kwargs: dict) -> None:
+    """Act on one event (runs in InvenTree's worker)."""
+    if event == BUILD_CREATED:
+        check_new_build(kwargs.get("id"))
+        return
+    if not plugin.outbox_ready():
+        return
+    from .recovery import check_recovery
+
+    check_recovery(plugin, event, kwargs)
+
+
+def check_new_build(build_id: Any) -> None:
+    """Run InvenTree's own stock check for a build order just created."""
+    from build.models import Build
+    from build.tasks import check_build_stock
+
+    build = Build.objects.filter(pk=build_id).first()
+    if build is not None:
+        check_build_stock(build)
