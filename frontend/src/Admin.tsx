@@ -8,7 +8,12 @@ import { RoutesEditorSection } from './RoutesEditor';
 
 function AdminConsole({ context }: { context: InvenTreePluginContext }) {
   return (
-    <Stack gap='lg' data-testid='np-admin'>
+    <Stack
+      gap='lg'
+      // Size to the drawer, not to the widest table: wide tables scroll inside their own box.
+      style={{ containerType: 'inline-size', width: '100%' }}
+      data-testid='np-admin'
+    >
       <HealthSection context={context} />
       <Divider />
       <DestinationsSection context={context} />

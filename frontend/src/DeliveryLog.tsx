@@ -1,4 +1,4 @@
-import { Badge, Stack, Text, Title, Tooltip } from '@mantine/core';
+import { Badge, Box, Stack, Text, Title, Tooltip } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { useMemo } from 'react';
 import { BASE, errorText, useApi } from './api';
@@ -117,34 +117,36 @@ export function DeliveryLogSection({ context }: { context: InvenTreePluginContex
   return (
     <Stack gap='xs' data-testid='np-log'>
       <Title order={4}>Delivery log</Title>
-      {context.tables?.renderTable({
-        url: `${BASE}deliveries/`,
-        tableState: table,
-        columns,
-        api: context.api,
-        navigate: context.navigate,
-        props: {
-          enableSearch: true,
-          enableFilters: true,
-          enablePagination: true,
-          enableRefresh: true,
-          enableColumnSwitching: true,
-          enableColumnCaching: false,
-          enableDownload: false,
-          enableSelection: false,
-          noRecordsText: 'No deliveries yet',
-          tableFilters: filters,
-          rowActions: (row: Row) => [
-            {
-              title: 'Resend',
-              tooltip: 'Queue this delivery again (check first that it did not arrive)',
-              color: 'blue',
-              hidden: !['failed', 'unknown'].includes(row.status),
-              onClick: () => resend(row)
-            }
-          ]
-        }
-      }) ?? <Text c='red'>This InvenTree cannot render tables in plugins.</Text>}
+      <Box maw='100%' style={{ overflowX: 'auto' }}>
+        {context.tables?.renderTable({
+          url: `${BASE}deliveries/`,
+          tableState: table,
+          columns,
+          api: context.api,
+          navigate: context.navigate,
+          props: {
+            enableSearch: true,
+            enableFilters: true,
+            enablePagination: true,
+            enableRefresh: true,
+            enableColumnSwitching: true,
+            enableColumnCaching: false,
+            enableDownload: false,
+            enableSelection: false,
+            noRecordsText: 'No deliveries yet',
+            tableFilters: filters,
+            rowActions: (row: Row) => [
+              {
+                title: 'Resend',
+                tooltip: 'Queue this delivery again (check first that it did not arrive)',
+                color: 'blue',
+                hidden: !['failed', 'unknown'].includes(row.status),
+                onClick: () => resend(row)
+              }
+            ]
+          }
+        }) ?? <Text c='red'>This InvenTree cannot render tables in plugins.</Text>}
+      </Box>
     </Stack>
   );
 }

@@ -215,6 +215,10 @@ class Session:
             locator.scroll_into_view_if_needed()
             locator.screenshot(path=str(path))
         elif drawer:
+            page.evaluate(
+                "() => document.querySelectorAll('.mantine-Drawer-body, .mantine-Drawer-content')"
+                ".forEach(e => { e.scrollLeft = 0; })"
+            )
             viewport = page.viewport_size
             height = page.evaluate(
                 "() => Math.max(...[...document.querySelectorAll('.mantine-Drawer-body')]"

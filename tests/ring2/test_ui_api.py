@@ -30,7 +30,7 @@ API = "/plugin/notify-plus/"
 class NotifyPlusWebUI(InvenTreeTestCase):
     """Each endpoint the frontend calls, as the admin and as a plain user."""
 
-    roles = ["part.view", "part.change", "stock.view", "stock_location.view"]
+    roles = ["part.view", "part.change", "part_category.view", "stock.view", "stock_location.view"]
 
     @classmethod
     def setUpTestData(cls):
