@@ -212,7 +212,6 @@ class Session:
         )
         page.wait_for_timeout(500)
         if locator is not None:
-            locator.scroll_into_view_if_needed()
             locator.screenshot(path=str(path))
         elif drawer:
             page.evaluate(
@@ -339,8 +338,11 @@ def test_delivery_log_shows_the_deliveries_with_search(admin, lab):
     page = admin.page
     log = page.get_by_test_id("np-log")
     log.get_by_label("table-search-input").fill(f"UI bolt {RUN}")
-    log.get_by_text(f"Low stock: UI bolt {RUN}").first.wait_for()
+    log.scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)  # the search box waits before it asks
     page.wait_for_load_state("networkidle")
+    log.locator(".mantine-Loader-root").first.wait_for(state="hidden")
+    log.get_by_text(f"Low stock: UI bolt {RUN}").first.wait_for()
     log.get_by_text("slack 'purchasing'").first.wait_for()
     assert log.get_by_text("sent", exact=True).count() >= 1
     admin.shot("delivery-log", log)
@@ -413,3 +415,22 @@ def test_my_notifications_in_the_user_settings(plain, lab):
     quiet.press("Enter")
     wait_for(lambda: not mine.get_by_text("Write quiet hours as start-end").count(), 10, 0.5)
     plain.shot("my-notifications")
+
+
+def test_what_would_happen_names_the_route_destinations_and_users(admin, lab):
+    if not getattr(lab, "routed", False):
+        pytest.skip("needs the route and the part of the routes-editor test")
+    open_admin_console(admin)
+    page = admin.page
+    box = page.get_by_test_id("np-preview")
+    box.get_by_role("button", name="Pick a part").click()
+    field = page.get_by_label("related-field-part")
+    field.fill(f"UI bolt {RUN}")
+    page.get_by_role("option").filter(has_text=f"UI bolt {RUN}").first.click()
+    page.get_by_role("button", name="Pick", exact=True).click()
+    box.get_by_text(f"For UI bolt {RUN}").wait_for()
+    box.get_by_role("button", name="Show").click()
+    answer = page.get_by_test_id("np-preview-answer")
+    answer.get_by_text("Matching routes: route 1").wait_for()
+    answer.get_by_text("slack 'purchasing'").wait_for()
+    admin.shot("what-would-happen", box)
