@@ -421,6 +421,8 @@ class NotifyPlusPlugin(
             "ENABLE_PLUGINS_EVENTS": "event integration is off: stock recovery is noticed only by "
             "the sweep, and build orders are checked for short parts only when issued",
             "ENABLE_PLUGINS_URL": "URL integration is off: no delivery log or test endpoints",
+            "ENABLE_PLUGINS_INTERFACE": "interface integration is off: no Notify Plus panels on "
+            "parts, categories and locations, no 'My notifications'",
         }
         warnings = self.readiness().problems()
         warnings += [text for key, text in needs.items() if not get_global_setting(key, False)]
