@@ -5,9 +5,16 @@
 - ``test/<channel>/``: send a test notice now and return the channel's exact answer;
 - ``preview/?part=<pk>&category=<category>``: which routes, destinations and users a
   notification would reach;
-- ``locations/``: each user's own stock-location subscriptions (any signed-in user).
+- ``locations/``: each user's own stock-location subscriptions (any signed-in user);
+- ``health/``: integrations off, migrations missing, email handover, last 24 h by status;
+- ``routes/`` (GET rows, POST ``validate``): the routes editor, validated with the same
+  ``parse_routes`` the ROUTES setting's validator runs on save;
+- ``pick/``: the name of a part category or stock location picked in the routes editor;
+- ``here/?model=<part|partcategory|stocklocation>&id=<pk>``: the page panel (any signed-in user);
+- ``mine/``: my subscriptions (any signed-in user).
 
-Admins only, except ``locations/``; destinations are masked, webhook URLs never leave the server.
+Admins only, except ``locations/``, ``here/`` and ``mine/`` (each user's own); destinations
+are masked, webhook URLs and other users' addresses never leave the server.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from django.db.models import Q
 from django.urls import path
 from django.utils import timezone
 from rest_framework import permissions
@@ -22,10 +30,31 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import routing
+from . import routing, ui
 from .notice import Fact, Notice, Severity, stable_uid
 
 MAX_ROWS = 500
+# Sortable columns of the delivery log: the table's accessor -> the model field.
+ORDERING = {
+    "id": "id",
+    "notification": "title",
+    "category": "category",
+    "channel": "channel",
+    "destination": "destination_label",
+    "status": "status",
+    "attempts": "attempts",
+    "created": "created_at",
+    "due": "due_at",
+    "sent": "sent_at",
+    "updated": "updated_at",
+}
+
+
+def _int(value: Any, default: int, low: int, high: int) -> int:
+    try:
+        return min(high, max(low, int(value)))
+    except (TypeError, ValueError):
+        return default
 
 
 def _plugin() -> Any:
@@ -36,6 +65,7 @@ def _plugin() -> Any:
 
 def _row(d: Any) -> dict[str, Any]:
     return {
+        "pk": d.pk,
         "id": d.pk,
         "channel": d.channel,
         "destination": d.destination_label,
@@ -69,21 +99,35 @@ class DeliveryLogView(APIView):
         from . import outbox
         from .models import Delivery
 
-        rows = Delivery.objects.order_by("-created_at", "-id")
-        if status := request.query_params.get("status"):
+        params = request.query_params
+        rows = Delivery.objects.all()
+        if status := params.get("status"):
             rows = rows.filter(status=status)
-        if channel := request.query_params.get("channel"):
+        if channel := params.get("channel"):
             rows = rows.filter(channel=channel)
-        try:
-            limit = min(MAX_ROWS, max(1, int(request.query_params.get("limit", 100))))
-        except ValueError:
-            limit = 100
+        if destination := params.get("destination"):
+            rows = rows.filter(destination=destination)
+        if search := params.get("search", "").strip():
+            rows = rows.filter(
+                Q(title__icontains=search)
+                | Q(category__icontains=search)
+                | Q(destination_label__icontains=search)
+            )
+        ordering = params.get("ordering", "")
+        field = ORDERING.get(ordering.lstrip("-"))
+        if field:
+            rows = rows.order_by(f"-{field}" if ordering.startswith("-") else field, "-id")
+        else:
+            rows = rows.order_by("-created_at", "-id")
+        limit = _int(params.get("limit"), 100, 1, MAX_ROWS)
+        offset = _int(params.get("offset"), 0, 0, 10**9)
         return Response(
             {
+                "count": rows.count(),
                 "counts": outbox.counts(),
                 "warnings": _plugin().integration_warnings(),
                 "destinations": _plugin().configured_destinations(),
-                "results": [_row(d) for d in rows[:limit]],
+                "results": [_row(d) for d in rows[offset : offset + limit]],
             }
         )
 
@@ -284,10 +328,157 @@ class LocationSubscriptionView(APIView):
             return None
 
 
+class HealthView(APIView):
+    """Health at a glance for the admin console: what is off, what it costs, what happened."""
+
+    permission_classes = [permissions.IsAdminUser]
+
+    def get(self, request: Request) -> Response:
+        """Integrations, migrations, email handover, the last 24 h by status."""
+        from datetime import timedelta
+
+        from .email_consent import summary
+
+        plugin = _plugin()
+        counts: dict[str, int] | None = None
+        if plugin.outbox_ready():
+            from django.db.models import Count
+
+            from .models import Delivery
+
+            since = timezone.now() - timedelta(hours=24)
+            counts = {s.value: 0 for s in Delivery.Status}
+            for row in (
+                Delivery.objects.filter(created_at__gte=since)
+                .values("status")
+                .annotate(n=Count("id"))
+            ):
+                counts[row["status"]] = row["n"]
+        return Response(
+            {
+                "enabled": bool(plugin.get_setting("NOTIFICATIONS_ENABLE", cache=False)),
+                "warnings": plugin.integration_warnings(),
+                "outbox_ready": plugin.outbox_ready(),
+                "email_enabled": bool(plugin.get_setting("EMAIL_ENABLE", cache=False)),
+                "email": summary(plugin),
+                "last_24h": counts,
+                "destinations": plugin.configured_destinations(),
+            }
+        )
+
+
+class RoutesView(APIView):
+    """The routes editor: rows, the lists to pick from, and validation as the admin edits.
+
+    Saving goes through InvenTree's plugin settings API (``ROUTES``), whose validator runs the
+    same ``parse_routes`` with the same destinations, so the errors are the same.
+    """
+
+    permission_classes = [permissions.IsAdminUser]
+
+    def get(self, request: Request) -> Response:
+        """Rows of the stored routes, with names for the objects they name."""
+        plugin = _plugin()
+        text = plugin.get_setting("ROUTES", cache=False) or ""
+        rows = ui.route_rows(text)
+        return Response(
+            {
+                "routes": rows,
+                "names": ui.names_for(rows),
+                "categories": ui.notification_categories(),
+                "destinations": plugin.configured_destinations(),
+                "error": _routes_error(plugin, text),
+            }
+        )
+
+    def post(self, request: Request) -> Response:
+        """Validate rows: ``{"routes": [...]}`` -> the JSON the setting would store, or the error."""
+        plugin = _plugin()
+        rows = request.data.get("routes")
+        if not isinstance(rows, list):
+            return Response({"error": "give {'routes': [rows]}"}, status=400)
+        text = ui.rows_to_text([r for r in rows if isinstance(r, dict)])
+        error = _routes_error(plugin, text)
+        return Response({"valid": error is None, "error": error, "value": text})
+
+
+def _routes_error(plugin: Any, text: str) -> str | None:
+    from django.core.exceptions import ValidationError
+
+    known = [d.key for d in plugin.routing_config().destinations]
+    try:
+        routing.parse_routes(text, known)
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    return None
+
+
+class PickView(APIView):
+    """Name what an admin picked with InvenTree's related-model field (routes editor, preview).
+
+    InvenTree's form modal posts the picked primary key here; errors come back per field, the
+    way InvenTree's forms show them.
+    """
+
+    permission_classes = [permissions.IsAdminUser]
+
+    def post(self, request: Request) -> Response:
+        """``{"part_category"|"location"|"part": pk}`` -> its primary key and name."""
+        from part.models import Part, PartCategory
+        from stock.models import StockLocation
+
+        for key, model in (
+            ("part_category", PartCategory),
+            ("location", StockLocation),
+            ("part", Part),
+        ):
+            if request.data.get(key) not in (None, ""):
+                try:
+                    obj = model.objects.get(pk=int(request.data[key]))
+                except (TypeError, ValueError, model.DoesNotExist):
+                    return Response({key: ["Pick an existing entry."]}, status=400)
+                name = obj.full_name if key == "part" else obj.pathstring
+                return Response({"field": key, "pk": obj.pk, "name": name})
+        return Response({"non_field_errors": ["Pick a category, location or part."]}, status=400)
+
+
+class HereView(APIView):
+    """A page's panel: my subscription here (through which star) and where its notices go."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        """``?model=part|partcategory|stocklocation&id=<pk>``."""
+        answer = ui.here(
+            _plugin(),
+            request.user,
+            request.query_params.get("model", ""),
+            request.query_params.get("id"),
+        )
+        if answer is None:
+            return Response({"error": "no such object you may view"}, status=404)
+        return Response(answer)
+
+
+class MineView(APIView):
+    """My subscriptions: parts, categories and locations, with links."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        """Only the requesting user's own."""
+        return Response(ui.mine(request.user))
+
+
 urlpatterns = [
     path("locations/", LocationSubscriptionView.as_view(), name="locations"),
     path("deliveries/", DeliveryLogView.as_view(), name="deliveries"),
     path("deliveries/<int:pk>/resend/", ResendView.as_view(), name="resend"),
     path("test/<str:channel>/", TestSendView.as_view(), name="test-send"),
     path("preview/", PreviewView.as_view(), name="preview"),
+    path("health/", HealthView.as_view(), name="health"),
+    path("routes/", RoutesView.as_view(), name="routes"),
+    path("pick/", PickView.as_view(), name="pick"),
+    path("here/", HereView.as_view(), name="here"),
+    path("mine/", MineView.as_view(), name="mine"),
 ]

@@ -22,6 +22,7 @@ from plugin.mixins import (
     ScheduleMixin,
     SettingsMixin,
     UrlsMixin,
+    UserInterfaceMixin,
 )
 
 from . import (
@@ -32,6 +33,7 @@ from . import (
     plugin_settings,
     readiness,
     routing,
+    ui,
     validation,
 )
 from .inventree_notices import BUILD_SHORTFALL, LOW_STOCK
@@ -94,6 +96,7 @@ class NotifyPlusPlugin(
     EventMixin,
     ScheduleMixin,
     UrlsMixin,
+    UserInterfaceMixin,
     InvenTreePlugin,
 ):
     """Deliver InvenTree notifications by email, Slack and Discord."""
@@ -110,6 +113,7 @@ class NotifyPlusPlugin(
     MIN_VERSION = "1.5.0"
     WEBSITE = "https://github.com/notify-plus/inventree-notify-plus"
     LICENSE = "MIT"
+    ADMIN_SOURCE = ui.ADMIN_SOURCE  # the admin console (frontend/src/Admin.tsx)
 
     SETTINGS = {
         "NOTIFICATIONS_ENABLE": {
@@ -338,6 +342,20 @@ class NotifyPlusPlugin(
 
         return urlpatterns
 
+    # -- web UI (frontend/ built into static/; logic in ui.py) ---------------------------------
+
+    def get_ui_panels(self, request: Any, context: dict, **kwargs: Any) -> list:
+        """A 'Notifications' panel on Part, Part category and Stock location pages."""
+        return ui.panels(self, request, context)
+
+    def get_ui_dashboard_items(self, request: Any, context: dict, **kwargs: Any) -> list:
+        """'My notifications' on the dashboard."""
+        return ui.dashboard_items(self, request, context)
+
+    def get_admin_context(self) -> dict:
+        """Start-up data for the admin console."""
+        return ui.admin_context(self)
+
     # -- scheduled tasks -----------------------------------------------------------------------
 
     def sweep(self) -> None:
@@ -403,6 +421,8 @@ class NotifyPlusPlugin(
             "ENABLE_PLUGINS_EVENTS": "event integration is off: stock recovery is noticed only by "
             "the sweep, and build orders are checked for short parts only when issued",
             "ENABLE_PLUGINS_URL": "URL integration is off: no delivery log or test endpoints",
+            "ENABLE_PLUGINS_INTERFACE": "interface integration is off: no Notify Plus panels on "
+            "parts, categories and locations, no 'My notifications'",
         }
         warnings = self.readiness().problems()
         warnings += [text for key, text in needs.items() if not get_global_setting(key, False)]
