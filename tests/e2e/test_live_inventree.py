@@ -452,7 +452,7 @@ def test_zz_summary_of_what_arrived_where(live):
         headers={"Authorization": f"Token {token['token']}"},
         timeout=10,
     ).json()
-    print(f"  delivery log (all runs): {log.get('counts')}")
+    print(f"  delivery log, last 24 h: {log.get('counts')}")
     # Notify Plus's emails go to one person each; InvenTree's own (sent while Notify Plus was
     # deactivated or had low stock switched off) address everyone at once, as InvenTree does.
     inventree_own = "Low stock notification"
