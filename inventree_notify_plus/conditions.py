@@ -6,9 +6,10 @@ announces the start of the condition once, and (if the admin wants) its end.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from .models import Condition
@@ -17,27 +18,32 @@ from .models import Condition
 def begin(key: str, detail: dict | None = None, now: datetime | None = None) -> tuple[str, bool]:
     """Start (or find) a condition. Returns its episode id and whether it is new.
 
-    Insert-or-lock: the condition's row is locked (``select_for_update``) before it is read,
-    and a first insert that races another one loses on the unique key and then reads the
-    winner's row under the lock, so concurrent tasks on PostgreSQL start one episode.
-    Runs in the caller's transaction (the lock lasts until the announcement is queued).
+    Insert-or-lock without savepoints: ``INSERT ... ON CONFLICT DO NOTHING`` (a racing insert
+    waits for the winner's commit and yields), then the row is read under ``select_for_update``;
+    the episode token written says whose insert won, so concurrent tasks on PostgreSQL start one
+    episode. Runs in the caller's transaction (the lock lasts until the announcement is queued).
     """
     now = now or timezone.now()
-    fresh = {**(detail or {}), "ended": False}
+    if transaction.get_connection().in_atomic_block:
+        return _begin(key, detail, now)
     with transaction.atomic():
-        row = Condition.objects.select_for_update().filter(key=key).first()
-        if row is None:
-            try:
-                with transaction.atomic():
-                    Condition.objects.create(key=key, since=now, detail=fresh)
-                return now.isoformat(), True
-            except IntegrityError:
-                row = Condition.objects.select_for_update().get(key=key)
-        if not row.detail.get("ended"):
-            return row.since.isoformat(), False
-        row.since = now
-        row.detail = fresh
-        row.save(update_fields=["since", "detail"])
+        return _begin(key, detail, now)
+
+
+def _begin(key: str, detail: dict | None, now: datetime) -> tuple[str, bool]:
+    token = uuid.uuid4().hex
+    fresh = {**(detail or {}), "ended": False, "episode": token}
+    Condition.objects.bulk_create(
+        [Condition(key=key, since=now, detail=fresh)], ignore_conflicts=True
+    )
+    row = Condition.objects.select_for_update().get(key=key)
+    if row.detail.get("episode") == token:
+        return now.isoformat(), True
+    if not row.detail.get("ended"):
+        return row.since.isoformat(), False
+    row.since = now
+    row.detail = fresh
+    row.save(update_fields=["since", "detail"])
     return now.isoformat(), True
 
 

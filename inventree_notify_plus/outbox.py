@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Protocol
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q, QuerySet
 from django.utils import timezone
 
@@ -203,19 +203,19 @@ def _insert_postgres(
 
 
 def _notice_record(notice: Notice, now: datetime) -> NoticeRecord:
-    record = NoticeRecord.objects.filter(uid=notice.uid).first()
-    if record is not None:
-        return record
-    try:
-        with transaction.atomic():
-            return NoticeRecord.objects.create(
+    """The notice's one stored copy: insert unless there (no savepoint), then read it."""
+    NoticeRecord.objects.bulk_create(
+        [
+            NoticeRecord(
                 uid=notice.uid,
                 data=notice.to_dict(),
                 object_ref=notice.object_ref[:200],
                 created_at=now,
             )
-    except IntegrityError:
-        return NoticeRecord.objects.get(uid=notice.uid)
+        ],
+        ignore_conflicts=True,
+    )
+    return NoticeRecord.objects.get(uid=notice.uid)
 
 
 def _row(notice: Notice, record: NoticeRecord, plan: PlannedDelivery, now: datetime) -> Delivery:
