@@ -384,39 +384,48 @@ class Dispatcher:
     def dispatch_batch(self, kind: str, report: DispatchReport, deadline: float | None) -> bool:
         """Claim up to ``batch_size`` messages of one channel at once and send them.
 
-        One claim, one lookup of all recipients, one connection for the batch; the lease
-        is renewed while the batch is sent. Returns whether anything was sent or settled.
+        One batch per pass, so a large email backlog never keeps the webhook destinations
+        waiting (the drain loop comes back for the next batch). Each recipient's message takes
+        all their due rows (up to ``max_rows_per_message``), so a burst becomes one digest per
+        person, not one per handful of notices. One claim, one lookup of all recipients, one
+        connection for the batch; the lease is renewed while the batch is sent. Returns
+        whether anything was sent or settled.
         """
+        if deadline is not None and self.timer() >= deadline:
+            return False
         channel = self.channels[kind]
-        progressed = False
-        while deadline is None or self.timer() < deadline:
-            now = self.clock()
-            claim = uuid.uuid4().hex
-            with transaction.atomic():
-                rows = list(
-                    Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-                    .select_related("notice_record")
-                    .filter(channel=kind, status=Status.PENDING, due_at__lte=now)
-                    .order_by("due_at", "id")[: self.batch_size * 4]
-                )
-                messages = self._messages(channel, rows)
-                if not messages:
-                    return progressed
-                self._claim([r for m in messages for r in m.rows], claim, now)
-            progressed = True
-            resolved = self._resolve_all([m.destination for m in messages])
-            renewed = self.timer()
-            with channel.batch():
-                for i, message in enumerate(messages):
-                    if deadline is not None and self.timer() >= deadline:
-                        self._unclaim(claim, [r.pk for m in messages[i:] for r in m.rows])
-                        return progressed
-                    if self.timer() - renewed > self.policy.lease.total_seconds() / 3:
-                        self._renew(claim, [r.pk for m in messages[i:] for r in m.rows])
-                        renewed = self.timer()
-                    self._deliver(channel, message, resolved[message.destination], claim, report)
-
-        return progressed
+        now = self.clock()
+        due = Delivery.objects.filter(channel=kind, status=Status.PENDING, due_at__lte=now)
+        first = due.order_by("due_at", "id").values_list("destination", flat=True)
+        destinations = list(dict.fromkeys(first[: self.batch_size * 4]))[: self.batch_size]
+        if not destinations:
+            return False
+        claim = uuid.uuid4().hex
+        with transaction.atomic():
+            rows = list(
+                due.select_for_update(skip_locked=True, of=("self",))
+                .select_related("notice_record")
+                .filter(destination__in=destinations)
+                .order_by("destination", "due_at", "id")[
+                    : self.batch_size * self.max_rows_per_message
+                ]
+            )
+            messages = self._messages(channel, rows)
+            if not messages:
+                return False
+            self._claim([r for m in messages for r in m.rows], claim, now)
+        resolved = self._resolve_all([m.destination for m in messages])
+        renewed = self.timer()
+        with channel.batch():
+            for i, message in enumerate(messages):
+                if deadline is not None and self.timer() >= deadline:
+                    self._unclaim(claim, [r.pk for m in messages[i:] for r in m.rows])
+                    return True
+                if self.timer() - renewed > self.policy.lease.total_seconds() / 3:
+                    self._renew(claim, [r.pk for m in messages[i:] for r in m.rows])
+                    renewed = self.timer()
+                self._deliver(channel, message, resolved[message.destination], claim, report)
+        return True
 
     def _messages(self, channel: Channel, rows: list[Delivery]) -> list[_Message]:
         """Group locked rows into at most ``batch_size`` messages, one per destination."""
@@ -425,7 +434,7 @@ class Dispatcher:
             by_destination.setdefault(row.destination, []).append(row)
         messages = []
         for destination, mine in by_destination.items():
-            groupable = [r for r in mine if r.groupable]
+            groupable = [r for r in mine if r.groupable][: self.max_rows_per_message]
             chosen = groupable or mine[:1]
             if len(chosen) > 1:
                 chosen = chosen[: channel.capacity([Notice.from_dict(r.notice) for r in chosen])]

@@ -345,3 +345,24 @@ def test_batch_cut_short_by_the_deadline_gives_the_rest_back(smtp, channels):
     assert set(Delivery.objects.filter(status="pending").values_list("attempts", flat=True)) == {0}
     dispatcher(directory, channels).drain(budget_seconds=10)
     assert sorted(r[0] for r, _ in smtp.messages) == sorted(f"u{u}@example.com" for u in range(10))
+
+
+def test_an_email_backlog_does_not_hold_slack_back_and_a_burst_is_one_digest_each(
+    smtp, slack, channels
+):
+    """A stocktake: 30 notices to 60 subscribers (digest mode) and the Slack channel."""
+    people = range(60)
+    directory = make_directory(
+        Destination("slack", "slack:default", slack.url, "slack"),
+        *(Destination("email", f"email:user:{u}", f"u{u}@example.com", f"u{u}") for u in people),
+    )
+    for n in range(30):
+        digest = [PlannedDelivery("email", f"email:user:{u}", f"u{u}") for u in people]
+        enqueue(low_stock(f"part {n}", n), [slack_plan(), *digest])
+    first = dispatcher(directory, channels)
+    first.run_once()
+    assert len(slack.accepted) == 1  # Slack had its turn after one email batch, not after all
+    assert Delivery.objects.filter(channel="email", status="pending").exists()
+    first.drain(budget_seconds=20)
+    per_person = [len([m for r, m in smtp.messages if r[0] == f"u{u}@example.com"]) for u in people]
+    assert per_person == [1] * 60  # each subscriber: one digest of the 30 notices
