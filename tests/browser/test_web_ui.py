@@ -19,12 +19,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.live import wait_for
 
 URL = os.environ.get("NOTIFY_PLUS_UI_URL", "").rstrip("/")
 if not URL:
@@ -55,17 +56,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def wait_for(condition, seconds: float = 90.0, step: float = 1.0):
-    """Poll until ``condition()`` is truthy (InvenTree's worker works asynchronously)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    return condition()
 
 
 class Lab:

@@ -22,6 +22,8 @@ from collections import Counter
 
 import pytest
 
+from tests.live import wait_for
+
 URL = os.environ.get("NOTIFY_PLUS_E2E_URL", "")
 pytestmark = pytest.mark.skipif(
     not URL,
@@ -35,17 +37,6 @@ LAB_SLACK_PORT = SLACK_PORT + 2
 LAB_DISCORD_PORT = DISCORD_PORT + 2
 RUN = uuid.uuid4().hex[:6]
 PASSWORD = f"Np-e2e-{uuid.uuid4().hex}"
-
-
-def wait_for(condition, seconds: float = 90.0, step: float = 1.0):
-    """Poll until ``condition()`` is truthy (the worker works asynchronously)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    return condition()
 
 
 class Live:

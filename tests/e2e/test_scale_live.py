@@ -23,6 +23,8 @@ from collections import Counter
 
 import pytest
 
+from tests.live import wait_for
+
 URL = os.environ.get("NOTIFY_PLUS_E2E_URL", "")
 pytestmark = pytest.mark.skipif(
     not URL,
@@ -82,15 +84,6 @@ class Timed:
         at = time.monotonic()
         StockItem.create(self.admin, {"part": part.pk, "quantity": 3})
         return at
-
-
-def wait_for(condition, seconds: float, step: float = 0.05):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +176,7 @@ def test_latency_beside_inventrees_own_slack_method(timed):
                     timed.arrivals(timed.core_slack, [name])[name],
                 )
 
-            wait_for(lambda both=both: all(len(t) > 0 for t in both()), seconds=60)
+            wait_for(lambda both=both: all(len(t) > 0 for t in both()), seconds=60, step=0.05)
             mine, theirs = both()
             if mine:
                 ours.append(min(mine) - at)
