@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 
 from .channels.base import Destination, Skip
 from .redaction import mask_email, mask_url
@@ -71,10 +72,26 @@ class SettingsDirectory:
 
     def target_exists(self, object_ref: str) -> bool:
         """Whether ``app_label.model:pk`` still exists."""
-        label, _, pk = object_ref.partition(":")
-        app_label, _, model_name = label.partition(".")
-        try:
-            model = apps.get_model(app_label, model_name)
-        except LookupError:
-            return True
-        return model.objects.filter(pk=pk).exists()
+        return object_ref in self.existing({object_ref})
+
+    def existing(self, object_refs: set[str]) -> set[str]:
+        """Which of the ``app_label.model:pk`` references still exist: one query per model.
+
+        References to models InvenTree no longer has, or with a malformed key, count as
+        existing: the notice is sent rather than dropped.
+        """
+        by_model: dict[str, list[str]] = {}
+        for ref in object_refs:
+            by_model.setdefault(ref.partition(":")[0], []).append(ref)
+        found: set[str] = set()
+        for label, refs in by_model.items():
+            app_label, _, model_name = label.partition(".")
+            try:
+                model = apps.get_model(app_label, model_name)
+                wanted = {model._meta.pk.to_python(ref.partition(":")[2]): ref for ref in refs}
+            except (LookupError, ValueError, ValidationError):
+                found.update(refs)
+                continue
+            there = model.objects.filter(pk__in=list(wanted)).values_list("pk", flat=True)
+            found.update(wanted[pk] for pk in there)
+        return found

@@ -51,6 +51,9 @@ Status = Delivery.Status
 
 ENQUEUE_CHUNK = 1000
 WAITER = "drain-waiter"  # held by the one drain that waits for work due soon
+WAITER_HOLD = timedelta(seconds=10)  # the waiter renews it with 5 s left; a dead one frees it
+NOT_STARTED = "-"  # message_id of a batch's claimed rows until their message is being sent
+RECOVER_EVERY = timedelta(seconds=5)  # least spacing of the stale-claim check within a drain
 QUEUED = "drain-queued"  # set while a drain task waits in the worker queue
 
 
@@ -58,7 +61,8 @@ class Directory(Protocol):
     """Resolves stored destination keys to live addresses at send time.
 
     Webhook URLs are secrets and user addresses change, so the outbox stores only keys.
-    A directory may also offer ``resolve_many(keys) -> dict`` to look many up at once.
+    A directory may also offer ``resolve_many(keys) -> dict`` and ``existing(refs) -> set``
+    to look many up at once (email batches, digests).
     """
 
     def resolve(self, key: str) -> Destination | Skip:
@@ -270,6 +274,7 @@ class Dispatcher:
         clock: Callable[[], datetime] = timezone.now,
         max_rows_per_message: int = 1000,
         batch_size: int = 50,
+        max_rows_per_batch: int = 5000,
     ) -> None:
         self.directory = directory
         self.channels = channels
@@ -278,7 +283,14 @@ class Dispatcher:
         self.clock = clock
         self.max_rows_per_message = max_rows_per_message
         self.batch_size = batch_size
+        self.max_rows_per_batch = max_rows_per_batch
         self._exists_cache: dict[str, bool] = {}
+        self._notices: dict[int, Notice] = {}
+        # Webhook destinations held back by pacing, until when (within one drain). Waits only
+        # grow (tokens, Retry-After, the grouping interval after the last send), and webhook
+        # rows are always groupable, so nothing queued meanwhile could go out earlier.
+        self._held: dict[str, datetime] = {}
+        self._recover_at: datetime | None = None
         self._holder = uuid.uuid4().hex
         self.timer: Callable[[], float] = time.monotonic  # deadlines and lease renewal
 
@@ -301,6 +313,8 @@ class Dispatcher:
         report = DispatchReport()
         deadline = self.timer() + budget_seconds
         waiting = False
+        renew_at = 0.0
+        self._held = {}
         try:
             while True:
                 left = self.run_once(report, deadline)
@@ -314,7 +328,9 @@ class Dispatcher:
                     break
                 if should_yield is not None and should_yield():
                     break
-                waiting = self._hold(WAITER, timedelta(seconds=min(left, 1.0) + 5))
+                if not waiting or self.timer() >= renew_at:
+                    waiting = self._hold(WAITER, WAITER_HOLD)
+                    renew_at = self.timer() + WAITER_HOLD.total_seconds() / 2
                 if not waiting:
                     break
                 sleep(min(left, 1.0))
@@ -335,7 +351,10 @@ class Dispatcher:
         report = report if report is not None else DispatchReport()
         now = self.clock()
         self._exists_cache = {}
-        self.recover_stale(now)
+        self._notices = {}
+        if self._recover_at is None or now >= self._recover_at:
+            self.recover_stale(now)
+            self._recover_at = now + RECOVER_EVERY
         due = list(
             Delivery.objects.filter(status=Status.PENDING, due_at__lte=now)
             .values_list("channel", "destination")
@@ -353,14 +372,19 @@ class Dispatcher:
                 continue
             if deadline is not None and self.timer() >= deadline:
                 return 0.0
+            held = self._held.get(destination)
+            if held is not None and held > now:
+                waits.append((held - now).total_seconds())
+                continue
             before = report.messages + report.skipped + report.failed
             wait = self.dispatch_destination(destination, report)
             if wait:
                 waits.append(wait)
+                self._held[destination] = now + timedelta(seconds=wait)
             progressed |= report.messages + report.skipped + report.failed > before
         if progressed:
             return 0.0
-        nxt = self.next_due()
+        nxt = self._next_change(now)
         if nxt is not None:
             waits.append(max(0.0, (nxt - self.clock()).total_seconds()))
         if waits:
@@ -369,9 +393,23 @@ class Dispatcher:
 
     def next_due(self) -> datetime | None:
         """When the outbox next needs a drain: the next pending row, or a lease running out."""
-        pending = Delivery.objects.filter(status=Status.PENDING).aggregate(m=Min("due_at"))["m"]
+        return self._next_change(None)
+
+    def _next_change(self, after: datetime | None) -> datetime | None:
+        """The next pending row due (after ``after``, if given), or the oldest claim running out.
+
+        A pass passes ``after=now``: rows due now but held back by pacing are already in its
+        waits; counting them again would make the drain poll without pause.
+        """
+        pending = Delivery.objects.filter(status=Status.PENDING)
+        if after is not None:
+            pending = pending.filter(due_at__gt=after)
+        due = pending.aggregate(m=Min("due_at"))["m"]
         claimed = Delivery.objects.filter(status=Status.SENDING).aggregate(m=Min("claimed_at"))["m"]
-        times = [t for t in (pending, claimed + self.policy.lease if claimed else None) if t]
+        # No claim can run out before the oldest one does (later claims end later).
+        expiry = claimed + self.policy.lease if claimed else None
+        self._recover_at = expiry or self.clock() + self.policy.lease
+        times = [t for t in (due, expiry) if t]
         return min(times) if times else None
 
     @staticmethod
@@ -403,17 +441,15 @@ class Dispatcher:
         claim = uuid.uuid4().hex
         with transaction.atomic():
             rows = list(
-                due.select_for_update(skip_locked=True, of=("self",))
-                .select_related("notice_record")
+                due.select_for_update(skip_locked=True)
                 .filter(destination__in=destinations)
-                .order_by("destination", "due_at", "id")[
-                    : self.batch_size * self.max_rows_per_message
-                ]
+                .order_by("destination", "due_at", "id")[: self.max_rows_per_batch]
             )
+            self._attach_notices(rows)
             messages = self._messages(channel, rows)
             if not messages:
                 return False
-            self._claim([r for m in messages for r in m.rows], claim, now)
+            self._claim([r for m in messages for r in m.rows], claim, now, started=False)
         resolved = self._resolve_all([m.destination for m in messages])
         renewed = self.timer()
         with channel.batch():
@@ -424,7 +460,8 @@ class Dispatcher:
                 if self.timer() - renewed > self.policy.lease.total_seconds() / 3:
                     self._renew(claim, [r.pk for m in messages[i:] for r in m.rows])
                     renewed = self.timer()
-                self._deliver(channel, message, resolved[message.destination], claim, report)
+                if self._start(claim, message):
+                    self._deliver(channel, message, resolved[message.destination], claim, report)
         return True
 
     def _messages(self, channel: Channel, rows: list[Delivery]) -> list[_Message]:
@@ -437,7 +474,7 @@ class Dispatcher:
             groupable = [r for r in mine if r.groupable][: self.max_rows_per_message]
             chosen = groupable or mine[:1]
             if len(chosen) > 1:
-                chosen = chosen[: channel.capacity([Notice.from_dict(r.notice) for r in chosen])]
+                chosen = chosen[: channel.capacity([self._notice(r) for r in chosen])]
             messages.append(_Message(destination, chosen))
             if len(messages) >= self.batch_size:
                 break
@@ -460,6 +497,7 @@ class Dispatcher:
         now = self.clock()
         claim = uuid.uuid4().hex
         with transaction.atomic():
+            # One destination's rows carry distinct notices: joining them in copies nothing.
             rows = list(
                 Delivery.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("notice_record")
@@ -479,7 +517,7 @@ class Dispatcher:
             rows = groupable or rows[:1]
             backlog = False
             if len(rows) > 1:
-                fit = channel.capacity([Notice.from_dict(r.notice) for r in rows])
+                fit = channel.capacity([self._notice(r) for r in rows])
                 backlog = len(rows) > fit
                 rows = rows[:fit]
             # A backlog larger than one message drains at the rate limit; the grouping
@@ -487,7 +525,7 @@ class Dispatcher:
             wait = self._pace(destination, channel, now, grouping=bool(groupable) and not backlog)
             if wait > 0:
                 return wait
-            self._claim(rows, claim, now)
+            self._claim(rows, claim, now, started=True)
         self._deliver(
             channel, _Message(destination, rows), self.directory.resolve(destination), claim, report
         )
@@ -500,19 +538,64 @@ class Dispatcher:
             )
         return None
 
-    def _claim(self, rows: list[Delivery], claim: str, now: datetime) -> None:
-        """Mark locked rows as being sent under ``claim`` (in the locking transaction)."""
+    def _attach_notices(self, rows: list[Delivery]) -> None:
+        """Load each notice once for all its rows (one query), not a copy per row.
+
+        A batch of 50 recipients' digests carries the same notices 50 times over; one shared
+        record per notice keeps memory to the notices, not the rows.
+        """
+        ids = {r.notice_record_id for r in rows if r.notice_record_id}
+        records = NoticeRecord.objects.in_bulk(ids) if ids else {}
+        for row in rows:
+            if row.notice_record_id in records:
+                row.notice_record = records[row.notice_record_id]
+
+    def _notice(self, row: Delivery) -> Notice:
+        """The row's notice, parsed once per pass."""
+        key = row.notice_record_id or -row.pk
+        if key not in self._notices:
+            self._notices[key] = Notice.from_dict(row.notice)
+        return self._notices[key]
+
+    def _claim(self, rows: list[Delivery], claim: str, now: datetime, started: bool) -> None:
+        """Mark locked rows as being sent under ``claim`` (in the locking transaction).
+
+        ``started``: their one message is sent right away. A batch's rows are claimed as not
+        started; each message is started in turn (:meth:`_start`), so a worker dying mid-batch
+        leaves only the message it was sending in doubt and the rest goes back to pending.
+        """
+        message_id = uuid.uuid4().hex if started else NOT_STARTED
         Delivery.objects.filter(pk__in=[r.pk for r in rows], status=Status.PENDING).update(
-            status=Status.SENDING, claim_token=claim, claimed_at=now, attempts=F("attempts") + 1
+            status=Status.SENDING,
+            claim_token=claim,
+            claimed_at=now,
+            attempts=F("attempts") + 1,
+            message_id=message_id,
         )
         for row in rows:
             row.status, row.claim_token, row.claimed_at = Status.SENDING, claim, now
             row.attempts += 1
 
+    def _start(self, claim: str, message: _Message) -> bool:
+        """Mark a batch message as being sent now; False (and not sent) if the claim was lost.
+
+        Compare-and-set on the claim token: rows whose lease ran out before their turn went back
+        to pending and may have been claimed by another worker, which then sends them.
+        """
+        ids = [r.pk for r in message.rows]
+        started = Delivery.objects.filter(
+            pk__in=ids, claim_token=claim, status=Status.SENDING
+        ).update(message_id=uuid.uuid4().hex, claimed_at=self.clock())
+        if started == len(ids):
+            return True
+        if started:
+            self._unclaim(claim, ids)
+        return False
+
     def _unclaim(self, claim: str, ids: list[int]) -> None:
         """Give back rows of a batch not sent before the deadline (no attempt used)."""
         Delivery.objects.filter(pk__in=ids, claim_token=claim, status=Status.SENDING).update(
-            status=Status.PENDING, claim_token="", attempts=F("attempts") - 1
+            status=Status.PENDING, claim_token="", attempts=F("attempts") - 1, message_id=""
         )
 
     def _renew(self, claim: str, ids: list[int]) -> None:
@@ -558,9 +641,10 @@ class Dispatcher:
     ) -> None:
         live: list[Delivery] = []
         gone: list[Delivery] = []
-        for row in message.rows:
-            ref = row.notice_record.object_ref if row.notice_record_id else ""
-            (gone if ref and not self._exists(ref) else live).append(row)
+        refs = {r: r.notice_record.object_ref if r.notice_record_id else "" for r in message.rows}
+        self._check_exist({ref for ref in refs.values() if ref})
+        for row, ref in refs.items():
+            (gone if ref and not self._exists_cache.get(ref, True) else live).append(row)
         if gone:
             self._settle(gone, claim, Status.SKIPPED, "the object was deleted before sending")
             report.skipped += len(gone)
@@ -570,7 +654,7 @@ class Dispatcher:
             self._settle(live, claim, Status.SKIPPED, resolved.reason)
             report.skipped += len(live)
             return
-        notices = [Notice.from_dict(r.notice) for r in live]
+        notices = [self._notice(r) for r in live]
         mentions = sorted({m for r in live for m in (r.mentions or [])})
         try:
             result = channel.send(resolved, notices, mentions)
@@ -581,14 +665,25 @@ class Dispatcher:
         report.results.append(result)
         self._record(message.destination, channel, live, claim, result, report)
 
-    def _exists(self, ref: str) -> bool:
-        if ref not in self._exists_cache:
-            try:
+    def _check_exist(self, refs: set[str]) -> None:
+        """Find out which of ``refs`` still exist, all at once where the directory can.
+
+        A digest of 1000 notices costs one query per model, not one per notice. When the check
+        itself fails the notices are sent (a deleted part announced beats a notice lost).
+        """
+        unknown = refs - self._exists_cache.keys()
+        if not unknown:
+            return
+        try:
+            many = getattr(self.directory, "existing", None)
+            if many is not None:
+                found = set(many(unknown))
+                self._exists_cache.update({ref: ref in found for ref in unknown})
+                return
+            for ref in unknown:
                 self._exists_cache[ref] = self.directory.target_exists(ref)
-            except Exception:
-                logger.exception("Notify Plus: could not check whether %s exists", ref)
-                return True
-        return self._exists_cache[ref]
+        except Exception:
+            logger.exception("Notify Plus: could not check whether the notices' objects exist")
 
     @staticmethod
     def _mine(rows: Sequence[Delivery], claim: str) -> QuerySet[Delivery]:
@@ -624,7 +719,6 @@ class Dispatcher:
                 status=Status.SENT,
                 sent_at=now,
                 last_error="",
-                message_id=uuid.uuid4().hex,
                 claim_token="",
                 updated_at=now,
             )
@@ -699,22 +793,33 @@ class Dispatcher:
                 due_at=now + timedelta(seconds=delay),
                 last_error=result.detail,
                 claim_token="",
+                message_id="",
                 updated_at=now,
             )
 
     # -- leases -----------------------------------------------------------------------------
 
     def recover_stale(self, now: datetime | None = None) -> int:
-        """Rows left 'sending' longer than the lease: their worker died (or hangs) mid-send.
+        """Rows left 'sending' longer than the lease: their worker died (or hangs).
 
-        The message may or may not have reached the service; sending again could duplicate it,
-        so the row is marked 'unknown' with the reason, for the admin to see. The claim token
-        stays: if the worker was only slow, its answer still settles the row.
+        Rows of a batch whose message was never started go back to pending (no attempt used):
+        nothing of them was sent. For a started message the message may or may not have reached
+        the service; sending again could duplicate it, so its rows are marked 'unknown' with the
+        reason, for the admin to see. The claim token stays: if the worker was only slow, its
+        answer still settles the row.
         """
         now = now or self.clock()
-        return Delivery.objects.filter(
+        stale = Delivery.objects.filter(
             status=Status.SENDING, claimed_at__lt=now - self.policy.lease
-        ).update(
+        )
+        returned = stale.filter(message_id=NOT_STARTED).update(
+            status=Status.PENDING,
+            claim_token="",
+            message_id="",
+            attempts=F("attempts") - 1,
+            updated_at=now,
+        )
+        return returned + stale.update(
             status=Status.UNKNOWN,
             updated_at=now,
             last_error="the worker stopped while sending; not sent again so that nobody gets it twice",

@@ -69,6 +69,7 @@ def build_dispatcher(plugin: Any) -> Any:
 SCHEDULER_TICK = 30.0
 WAKE_SCHEDULE = "notify-plus.wake"
 DRAIN_TASK = "inventree_notify_plus.tasks.drain"
+INLINE_BUDGET = 2.0  # seconds a low-stock task of InvenTree's may spend sending after it
 
 
 def task_budget(wanted: float) -> float:
@@ -184,11 +185,13 @@ def request_drain() -> None:
 
     Never in a web request. InvenTree runs its low-stock check in the worker, so the drain
     usually runs right there after the commit (sending what is due, without waiting) instead
-    of waiting for another worker poll.
+    of waiting for another worker poll. It sends for at most ``INLINE_BUDGET`` seconds: in a
+    stocktake each of InvenTree's low-stock tasks would otherwise spend its time on the
+    backlog; what is left goes to the queued drain.
     """
     if _in_worker():
         try:
-            _drain(budget_seconds=10.0, wait=False, queued=False)
+            _drain(budget_seconds=INLINE_BUDGET, wait=False, queued=False)
         except Exception:
             logger.exception("Notify Plus: drain after commit failed; queued for the worker")
         else:

@@ -1,19 +1,25 @@
 """Many workers on a live InvenTree: N low parts, faults injected, one qcluster killed midway.
 
 Runs against a live InvenTree (PostgreSQL, a Redis cache, two ``manage.py qcluster``
-processes) with Notify Plus active and its Slack/Discord URLs pointing at this script's
-stand-ins. It creates N parts in a new category that the admin subscribes to, drops each
-below its minimum stock (InvenTree's own path: a stock item, its signal, the worker's
-low-stock task), SIGKILLs the given qcluster once half of them are queued, and prints: what
-arrived on each channel (duplicates, lost), outbox rows per status, rows in flight at the
-kill and how long until none of them was left 'sending', and 429s from the rate-limited
-stand-ins (Slack 1/s, Discord 5 per 2 s per webhook).
+processes started with ``setsid``, so each is its own process group) with Notify Plus active
+and its Slack/Discord URLs pointing at this script's stand-ins. It creates N parts, below
+their minimum stock, in a new category that the admin and ``--subscribers`` more users star,
+then queues InvenTree's own ``notify_low_stock`` task for each part, as InvenTree's
+``notify_low_stock_if_required`` does (the qclusters run them: InvenTree's notification,
+Notify Plus's intake and its inline drain, and the queued drains).
+
+Once half the deliveries are queued it SIGKILLs the qcluster (the whole process group) that
+holds a connection to a stand-in at that moment, so that a message is in flight. It prints:
+what arrived on each channel and per subscriber (duplicates, never arrived), outbox rows per
+status, the rows in flight at the kill and how long until none claimed before the kill was
+left 'sending', and requests over the service's limits (Slack 1/s, Discord 5 per 2 s).
 
     python scripts/multiworker_live.py --shell "$LAB/venv/bin/python $INVENTREE_SRC/manage.py" \\
-        --database postgresql://inventree:…@127.0.0.1:5432/inventree --kill-pid 1234 \\
-        --slack-port 9301 --discord-port 9302 --smtp-port 9325
+        --database postgresql://inventree:…@127.0.0.1:5432/inventree --clusters 1234,5678
 
-Run it with InvenTree's environment (``env.sh``) so ``--shell`` reaches its database.
+Run it with InvenTree's environment (``env.sh``) so ``--shell`` reaches its database; Notify
+Plus's Slack and Discord destinations must point at ``--slack-port`` and ``--discord-port``
+and InvenTree's email at ``--smtp-port``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,34 +37,43 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inventree_notify_plus.devtools.received import discord_titles, slack_titles
+from inventree_notify_plus.devtools.received import discord_titles, email_titles, slack_titles
 from inventree_notify_plus.devtools.standins import SmtpStandIn, WebhookStandIn
 
+# Creating the parts is set-up, not what is measured: plugin events are off meanwhile, or
+# InvenTree would queue a few event tasks per part before the first notice.
 SETUP = """
 import json
+from common.settings import get_global_setting, set_global_setting
 from django.contrib.auth import get_user_model
 from part.models import Part, PartCategory, PartCategoryStar
-admin = get_user_model().objects.get(username={user!r})
+events = get_global_setting('ENABLE_PLUGINS_EVENTS')
+set_global_setting('ENABLE_PLUGINS_EVENTS', False)
+User = get_user_model()
+admin = User.objects.get(username={user!r})
 if not admin.email:
     admin.email = 'admin@example.com'; admin.save()
 cat = PartCategory.objects.create(name={category!r})
-PartCategoryStar.objects.get_or_create(user=admin, category=cat)
+people = [admin] + [User.objects.create(username=f'{prefix}-u%02d' % n,
+                                        email=f'{prefix}-u%02d@example.com' % n)
+                    for n in range({subscribers})]
+for person in people:
+    PartCategoryStar.objects.get_or_create(user=person, category=cat)
 ids = [Part.objects.create(name=f'{prefix} %04d' % n, category=cat, minimum_stock=10,
                            component=True).pk for n in range({n})]
+set_global_setting('ENABLE_PLUGINS_EVENTS', events)
 print('IDS' + json.dumps(ids))
+print('MAIL' + json.dumps([[p.pk, p.email] for p in people]))
 """
 
-# InvenTree's stock signal skips offloading from a shell session; queue its task as it would.
+# What InvenTree's notify_low_stock_if_required does for a part below its minimum.
 DROP = """
-import json, time
+import json
 from InvenTree.tasks import offload_task
 from part.models import Part
-from part.tasks import notify_low_stock_if_required
-from stock.models import StockItem
-for pk in json.loads({ids!r}):
-    StockItem.objects.create(part=Part.objects.get(pk=pk), quantity=3)
-    offload_task(notify_low_stock_if_required, pk, group='notification', force_async=True)
-    time.sleep({pause})
+from part.tasks import notify_low_stock
+for part in Part.objects.filter(pk__in=json.loads({ids!r})).order_by('pk'):
+    offload_task(notify_low_stock, part, group='notification', force_async=True)
 print('DROPPED')
 """
 
@@ -71,42 +87,60 @@ def shell(cmd: str, code: str) -> subprocess.Popen:
     )
 
 
-def statuses(db: str) -> dict[str, int]:
-    import psycopg
+class Outbox:
+    """The run's rows in Notify Plus's outbox (read straight from PostgreSQL)."""
 
-    with psycopg.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT status, count(*) FROM inventree_notify_plus_delivery "
-            "WHERE title LIKE %s GROUP BY status",
-            (f"%{PREFIX}%",),
+    TABLE = "inventree_notify_plus_delivery"
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.like = f"%{prefix}%"
+
+    def statuses(self) -> dict[str, int]:
+        rows = self.conn.execute(
+            f"SELECT status, count(*) FROM {self.TABLE} WHERE title LIKE %s GROUP BY status",
+            (self.like,),
         ).fetchall()
-    return dict(rows)
+        return dict(rows)
 
+    def sending(self, before: float | None = None) -> tuple[int, int]:
+        """Rows 'sending' (claimed before ``before`` if given): all, and of started messages."""
+        sql = (
+            f"SELECT count(*), count(*) FILTER (WHERE message_id <> '-') FROM {self.TABLE} "
+            "WHERE status = 'sending' AND title LIKE %s"
+        )
+        args: tuple = (self.like,)
+        if before is not None:
+            sql += " AND claimed_at < to_timestamp(%s)"
+            args = (self.like, before)
+        return self.conn.execute(sql, args).fetchone()
 
-def queued_titles(db: str) -> set[str]:
-    """Notices of this run that reached the outbox (InvenTree's worker got to them)."""
-    import psycopg
-
-    with psycopg.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT DISTINCT title FROM inventree_notify_plus_delivery WHERE title LIKE %s",
-            (f"%{PREFIX}%",),
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(title, destination, status) of every row of the run."""
+        return self.conn.execute(
+            f"SELECT title, destination, status FROM {self.TABLE} WHERE title LIKE %s",
+            (self.like,),
         ).fetchall()
-    return {r[0].removeprefix("Low stock: ") for r in rows}
 
 
-def sending_since(db: str, before: float) -> int:
-    import psycopg
-
-    with psycopg.connect(db) as conn:
-        return conn.execute(
-            "SELECT count(*) FROM inventree_notify_plus_delivery WHERE status = 'sending' "
-            "AND claimed_at < to_timestamp(%s) AND title LIKE %s",
-            (before, f"%{PREFIX}%"),
-        ).fetchone()[0]
-
-
-PREFIX = f"MW{os.getpid()}"
+def connected_groups(ports: list[int]) -> set[int]:
+    """Process groups with an open TCP connection to one of the stand-ins' ports."""
+    query = " or ".join(f"dport = :{p}" for p in ports)
+    out = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( {query} )"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    groups = set()
+    for pid in re.findall(r"pid=(\d+)", out):
+        try:
+            groups.add(os.getpgid(int(pid)))
+        except ProcessLookupError:
+            continue
+    return groups
 
 
 def main() -> int:
@@ -114,118 +148,166 @@ def main() -> int:
     parser.add_argument("--shell", required=True, help="command running InvenTree's manage.py")
     parser.add_argument("--database", required=True, help="InvenTree's PostgreSQL URL")
     parser.add_argument(
-        "--kill-pid", type=int, required=True, help="a qcluster to SIGKILL (its process group)"
+        "--clusters",
+        required=True,
+        help="pids of the qclusters (each its own process group, e.g. started with setsid)",
     )
     parser.add_argument("--parts", type=int, default=1000)
+    parser.add_argument("--subscribers", type=int, default=9, help="users starring, besides admin")
     parser.add_argument("--fail", type=float, default=0.3, help="fraction of requests failing")
     parser.add_argument("--user", default="admin")
+    parser.add_argument("--instance", default="InvenTree", help="InvenTree's instance name")
     parser.add_argument("--slack-port", type=int, default=9301)
     parser.add_argument("--discord-port", type=int, default=9302)
     parser.add_argument("--smtp-port", type=int, default=9325)
-    parser.add_argument("--pause", type=float, default=0.05, help="seconds between drops")
-    parser.add_argument("--wait", type=float, default=900, help="seconds to wait for delivery")
+    parser.add_argument("--smtp-delay", type=float, default=0.2, help="seconds per mail")
+    parser.add_argument("--wait", type=float, default=1800, help="seconds to wait for delivery")
     args = parser.parse_args()
     if not 0 <= args.fail < 1:
         parser.error("--fail: a fraction from 0 to 1, e.g. 0.3")
+    try:
+        clusters = [int(p) for p in args.clusters.split(",")]
+    except ValueError:
+        parser.error("--clusters: pids separated by commas, e.g. 1234,5678")
+    if len(clusters) < 2:
+        parser.error("--clusters: give two qclusters (one is killed, one goes on)")
 
-    names = [f"{PREFIX} {n:04d}" for n in range(args.parts)]
+    prefix = f"MW{os.getpid()}"
+    outbox = Outbox(args.database, prefix)
+    ports = [args.slack_port, args.discord_port, args.smtp_port]
     with (
         WebhookStandIn(
             "slack", port=args.slack_port, rate_limit=(1, 1.0), fail_fraction=args.fail
         ) as slack,
         WebhookStandIn(
-            "discord", port=args.discord_port, rate_limit=(5, 2.5), fail_fraction=args.fail
+            "discord", port=args.discord_port, rate_limit=(5, 2.0), fail_fraction=args.fail
         ) as discord,
-        SmtpStandIn(port=args.smtp_port, fail_fraction=args.fail) as smtp,
+        SmtpStandIn(port=args.smtp_port, fail_fraction=args.fail, delay=args.smtp_delay) as smtp,
     ):
         setup = shell(
             args.shell,
-            SETUP.format(user=args.user, category=f"{PREFIX} parts", prefix=PREFIX, n=args.parts),
+            SETUP.format(
+                user=args.user,
+                category=f"{prefix} parts",
+                prefix=prefix,
+                n=args.parts,
+                subscribers=args.subscribers,
+            ),
         )
         out, _ = setup.communicate()
         ids = json.loads(next(x for x in out.splitlines() if x.startswith("IDS"))[3:])
-        print(f"{len(ids)} parts created; dropping them below minimum stock", flush=True)
+        people = json.loads(next(x for x in out.splitlines() if x.startswith("MAIL"))[4:])
+        expected = len(ids) * (2 + len(people))
+        print(
+            f"{len(ids)} parts below minimum, {len(people)} subscribers; queueing InvenTree's "
+            f"low-stock task for each ({expected} deliveries expected)",
+            flush=True,
+        )
         t0 = time.monotonic()
-        dropper = shell(args.shell, DROP.format(ids=json.dumps(ids), pause=args.pause))
-        killed_at = None
-        in_flight = 0
+        dropper = shell(args.shell, DROP.format(ids=json.dumps(ids)))
+        killed = None  # (pgid, wall time)
+        half_at = None
+        in_flight = (0, 0)
         resolved_after = None
+        state: dict[str, int] = {}
         while time.monotonic() - t0 < args.wait:
-            time.sleep(1)
-            got = Counter(t for b in list(slack.accepted) for t in slack_titles(b)[0])
-            queued = sum(statuses(args.database).values())
-            if killed_at is None and queued >= 3 * args.parts // 2:  # half the notices queued
-                os.killpg(os.getpgid(args.kill_pid), signal.SIGKILL)  # the cluster and its workers
-                killed_at = time.time()
-                in_flight = statuses(args.database).get("sending", 0)
-                print(
-                    f"killed qcluster {args.kill_pid} at {time.monotonic() - t0:.0f} s; "
-                    f"{in_flight} deliveries 'sending' then",
-                    flush=True,
-                )
-            if killed_at and resolved_after is None and not sending_since(args.database, killed_at):
-                resolved_after = time.time() - killed_at
-            state = statuses(args.database)
-            mails = {
-                str(m["Subject"]) for _, m in list(smtp.messages) if PREFIX in str(m["Subject"])
-            }
-            announced = len(got) >= args.parts and len(mails) >= args.parts
-            quiet = not (state.get("pending") or state.get("sending"))
-            if dropper.poll() is not None and killed_at and announced and quiet:
+            time.sleep(0.5)
+            state = outbox.statuses()
+            if killed is None and sum(state.values()) >= expected // 2:
+                half_at = half_at or time.monotonic()
+                busy = [g for g in connected_groups(ports) if g in clusters]
+                late = time.monotonic() - half_at > 120
+                if busy or late:
+                    victim = busy[0] if busy else clusters[0]
+                    os.killpg(victim, signal.SIGKILL)  # the cluster and its workers
+                    killed = (victim, time.time())
+                    in_flight = outbox.sending()
+                    print(
+                        f"killed qcluster {victim} at {time.monotonic() - t0:.0f} s "
+                        f"({'sending to a stand-in' if busy else 'no send in progress'}); "
+                        f"{in_flight[0]} rows 'sending' then, {in_flight[1]} of them in "
+                        "messages already started",
+                        flush=True,
+                    )
+            if killed and resolved_after is None and not outbox.sending(killed[1])[0]:
+                resolved_after = time.time() - killed[1]
+                print(f"no claim from before the kill left after {resolved_after:.0f} s")
+            settled = not (state.get("pending") or state.get("sending"))
+            queued = sum(state.values()) >= expected
+            if dropper.poll() is not None and killed and queued and settled:
                 break
         total = time.monotonic() - t0
-        if dropper.poll() is None:  # out of time: stop dropping, report what happened so far
+        if dropper.poll() is None:
             dropper.kill()
+        time.sleep(1)
         slack_seen = Counter(t for b in list(slack.accepted) for t in slack_titles(b)[0])
         discord_seen = Counter(t for b in list(discord.accepted) for t in discord_titles(b)[0])
-        mails = Counter(
-            str(m["Subject"]).rsplit(": ", 1)[-1]
-            for _, m in list(smtp.messages)
-            if PREFIX in str(m["Subject"]) and "Low stock: " in str(m["Subject"])
-        )
-        rows = statuses(args.database)
-        queued = queued_titles(args.database)
+        mail_seen = {address: Counter() for _, address in people}
+        for rcpts, message in list(smtp.messages):
+            for address in rcpts:
+                mail_seen.setdefault(address, Counter()).update(
+                    email_titles(message, args.instance)[0]
+                )
+        rows = outbox.rows()
+        status = Counter(s for _, _, s in rows)
 
-    def line(kind: str, seen: Counter, key) -> str:
-        counts = {n: seen.get(key(n), 0) for n in names}
-        announced = sum(1 for c in counts.values() if c)
-        lost = sum(1 for n, c in counts.items() if not c and n in queued)
-        dup = sum(c - 1 for c in counts.values() if c > 1)
-        return f"| {kind} | {len(queued)} | {announced} | {lost} | {dup} |"
+    titles = [f"Low stock: {prefix} {n:04d}" for n in range(len(ids))]
+    by_row = {(t, d): s for t, d, s in rows}
+
+    def summary(seen: Counter, destination: str) -> tuple[int, int, Counter]:
+        arrived = sum(1 for t in titles if seen.get(t))
+        duplicates = sum(seen[t] - 1 for t in titles if seen.get(t, 0) > 1)
+        missing = Counter(
+            by_row.get((t, destination), "not queued") for t in titles if not seen.get(t)
+        )
+        return arrived, duplicates, missing
+
+    def fmt(missing: Counter) -> str:
+        return ", ".join(f"{n} {s}" for s, n in sorted(missing.items())) or "0"
 
     print()
-    print(f"## Many workers: {args.parts} low parts, {args.fail:.0%} faults, one qcluster killed")
-    print()
     print(
-        f"Command: `python scripts/multiworker_live.py {' '.join(sys.argv[1:])}`".replace(
-            args.database, "postgresql://…"
-        )
+        f"## Many workers: {len(ids)} low parts, {args.fail:.0%} faults, one of "
+        f"{len(clusters)} qclusters killed"
     )
     print()
+    cmd = " ".join(sys.argv[1:]).replace(args.database, "postgresql://…")
+    print(f"Command: `python scripts/multiworker_live.py {cmd}`")
+    print()
+    print("| channel | notices | arrived | duplicates | never arrived (row status) |")
+    print("|---|---:|---:|---:|---|")
+    for name, seen, dest in (
+        ("Slack", slack_seen, "slack:default"),
+        ("Discord", discord_seen, "discord:default"),
+    ):
+        arrived, dup, missing = summary(seen, dest)
+        print(f"| {name} | {len(titles)} | {arrived} | {dup} | {fmt(missing)} |")
+    mail_arrived = mail_dup = 0
+    mail_missing: Counter = Counter()
+    for pk, address in people:
+        arrived, dup, missing = summary(mail_seen[address], f"email:user:{pk}")
+        mail_arrived, mail_dup = mail_arrived + arrived, mail_dup + dup
+        mail_missing.update(missing)
     print(
-        f"Of {args.parts} parts dropped, InvenTree's worker had turned {len(queued)} into "
-        "notifications when the run ended (the rest still waited in its task queue)."
+        f"| email ({len(people)} subscribers) | {len(titles) * len(people)} | {mail_arrived} | "
+        f"{mail_dup} | {fmt(mail_missing)} |"
     )
     print()
-    print("| channel | notices queued | announced | queued, not announced | duplicates |")
-    print("|---|---:|---:|---:|---:|")
-    print(line("Slack", slack_seen, lambda n: f"Low stock: {n}"))
-    print(line("Discord", discord_seen, lambda n: f"Low stock: {n}"))
-    print(line("email (admin)", mails, lambda n: n))
-    print()
-    print(f"- outbox rows by status: {rows}")
+    print(f"- outbox rows by status: {dict(status)}")
     print(
-        f"- in flight ('sending') at the kill: {in_flight}; 'unknown' now: {rows.get('unknown', 0)}"
+        f"- in flight at the kill: {in_flight[0]} rows 'sending', {in_flight[1]} in messages "
+        f"already started; 'unknown' now: {status.get('unknown', 0)}"
     )
     print(
-        f"- claims older than the kill left 'sending': none after {resolved_after:.0f} s"
+        f"- claims from before the kill: none left 'sending' after {resolved_after:.0f} s"
         if resolved_after is not None
-        else "- claims: not resolved"
+        else "- claims from before the kill: still 'sending' when the run ended"
     )
     print(
         f"- stand-ins: Slack {slack.requests} requests, {slack.rate_limited} over 1/s; "
         f"Discord {discord.requests} requests, {discord.rate_limited} over 5 per 2 s; "
-        f"SMTP {smtp.requests} RCPT, {smtp.refused} refused (injected)"
+        f"SMTP {len(smtp.messages)} messages, {smtp.requests} RCPT, {smtp.refused} refused "
+        f"(injected), {len(smtp.peers)} connections"
     )
     print(f"- run time {total:.0f} s")
     return 0

@@ -43,7 +43,7 @@ def enqueue(args: dict) -> dict:
     from inventree_notify_plus.outbox import enqueue
     from inventree_notify_plus.routing import PlannedDelivery
 
-    plans = [PlannedDelivery("slack", "slack:default", "slack")] + [
+    plans = [PlannedDelivery("slack", "slack:default", "slack")] * args.get("slack", 1) + [
         PlannedDelivery("email", f"email:user:{u}", f"user {u}", groupable=False)
         for u in range(args["users"])
     ]
@@ -71,7 +71,9 @@ def drain(args: dict) -> dict:
     dispatcher = Dispatcher(
         directory,
         {"slack": slack, "email": EmailChannel(ctx, timeout=5)},
-        policy=RetryPolicy(base_seconds=0.05, cap_seconds=0.2),
+        policy=RetryPolicy(
+            base_seconds=0.05, cap_seconds=0.2, lease=timedelta(seconds=args.get("lease", 30))
+        ),
         group_interval=timedelta(0),
         batch_size=5,
     )
@@ -98,7 +100,23 @@ def count(args: dict) -> dict:
     return {"deliveries": Delivery.objects.count(), "notices": NoticeRecord.objects.count()}
 
 
-MODES = {"count": count, "reset": reset, "enqueue": enqueue, "drain": drain, "begin": begin}
+def statuses(args: dict) -> dict:
+    from inventree_notify_plus.models import Delivery
+
+    found: dict[str, list[str]] = {}
+    for destination, status in Delivery.objects.values_list("destination", "status"):
+        found.setdefault(status, []).append(destination)
+    return found
+
+
+MODES = {
+    "statuses": statuses,
+    "count": count,
+    "reset": reset,
+    "enqueue": enqueue,
+    "drain": drain,
+    "begin": begin,
+}
 
 
 def main() -> int:

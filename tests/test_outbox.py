@@ -4,6 +4,7 @@ are recorded, not retried; rate limits reschedule; grouping folds bursts into di
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from inventree_notify_plus.channels import EmailChannel
 from inventree_notify_plus.channels.base import Destination, SendResult
-from inventree_notify_plus.devtools.received import discord_titles, slack_titles
+from inventree_notify_plus.devtools.received import discord_titles, email_titles, slack_titles
 from inventree_notify_plus.devtools.standins import Answer
 from inventree_notify_plus.models import Delivery, NoticeRecord
 from inventree_notify_plus.outbox import (
@@ -366,3 +367,85 @@ def test_an_email_backlog_does_not_hold_slack_back_and_a_burst_is_one_digest_eac
     first.drain(budget_seconds=20)
     per_person = [len([m for r, m in smtp.messages if r[0] == f"u{u}@example.com"]) for u in people]
     assert per_person == [1] * 60  # each subscriber: one digest of the 30 notices
+
+
+def _digest_to_one_person(smtp, channels, notices: int, deleted: int) -> tuple[int, list]:
+    """Queue ``notices`` (the first ``deleted`` of whose parts are then deleted) for one
+    digest email; drain; return the drain's SQL statements and the mails."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    directory = make_directory(Destination("email", "email:user:1", "al@example.com", "al"))
+    for n in range(notices):
+        notice = replace(low_stock(f"part {n}", n), object_ref=f"part.part:{n}")
+        enqueue(notice, [PlannedDelivery("email", "email:user:1", "al")])
+        if n < deleted:
+            directory.deleted.add(notice.object_ref)
+    smtp.messages.clear()
+    with CaptureQueriesContext(connection) as queries:
+        dispatcher(directory, channels).drain(budget_seconds=10)
+    return len(queries), list(smtp.messages)
+
+
+def test_a_digest_costs_the_same_queries_for_ten_notices_or_two_hundred(smtp, channels):
+    """Deleted parts are checked for the whole digest at once, not one query per notice."""
+    small, small_mail = _digest_to_one_person(smtp, channels, 10, deleted=2)
+    Delivery.objects.all().delete()
+    large, large_mail = _digest_to_one_person(smtp, channels, 200, deleted=3)
+    assert len(small_mail) == len(large_mail) == 1
+    titles, hidden = email_titles(large_mail[0][1], "Workshop")
+    assert titles == [f"Low stock: part {n}" for n in range(3, 200)] and not hidden
+    assert counts()["skipped"] == 3 and counts()["sent"] == 197
+    assert large == small  # constant in the digest's size
+
+
+def test_a_batch_capped_in_rows_still_gives_everyone_every_notice_once(smtp, channels):
+    people = range(3)
+    directory = make_directory(
+        *(Destination("email", f"email:user:{u}", f"u{u}@example.com", f"u{u}") for u in people)
+    )
+    for n in range(20):
+        digest = [PlannedDelivery("email", f"email:user:{u}", f"u{u}") for u in people]
+        enqueue(low_stock(f"part {n:02d}", n), digest)
+    Dispatcher(
+        directory, channels, policy=FAST, group_interval=timedelta(0), max_rows_per_batch=25
+    ).drain(budget_seconds=10)
+    for u in people:
+        mails = [m for r, m in smtp.messages if r[0] == f"u{u}@example.com"]
+        assert 1 <= len(mails) <= 2
+        listed = sorted(t for m in mails for t in email_titles(m, "Workshop")[0])
+        assert listed == [f"Low stock: part {n:02d}" for n in range(20)]  # each once
+    assert counts()["sent"] == 60
+
+
+def test_worker_killed_mid_batch_leaves_only_the_message_in_flight_in_doubt(smtp, channels):
+    """SIGKILL while the third of five mails is on the wire: two arrived, the third is
+    'unknown', the last two are sent by the next worker once the lease runs out."""
+    people = range(5)
+    directory = make_directory(
+        *(Destination("email", f"email:user:{u}", f"u{u}@example.com", f"u{u}") for u in people)
+    )
+    enqueue(low_stock(), [email_plan(u) for u in people])
+
+    class Killed(BaseException):
+        """Stands for the process dying: nothing after it runs."""
+
+    class DiesOnThirdMail(EmailChannel):
+        def send(self, destination, *args, **kwargs):
+            if destination.address == "u2@example.com":
+                raise Killed
+            return super().send(destination, *args, **kwargs)
+
+    dying = dispatcher(directory, {**channels, "email": DiesOnThirdMail(channels["email"].context)})
+    with pytest.raises(Killed):
+        dying.drain(budget_seconds=10)
+    assert counts()["sent"] == 2 and counts()["sending"] == 3
+    later = timezone.now() + FAST.lease + timedelta(seconds=1)
+    survivor = dispatcher(directory, channels)
+    survivor.clock = lambda: later
+    survivor.drain(budget_seconds=10)
+    mails = sorted(r[0] for r, _ in smtp.messages)
+    assert mails == ["u0@example.com", "u1@example.com", "u3@example.com", "u4@example.com"]
+    rows = dict(Delivery.objects.values_list("destination", "status"))
+    assert rows["email:user:2"] == "unknown"
+    assert [rows[f"email:user:{u}"] for u in (0, 1, 3, 4)] == ["sent"] * 4

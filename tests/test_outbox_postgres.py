@@ -90,3 +90,29 @@ def test_concurrent_tasks_start_one_low_stock_episode():
     at = time.time() + 2
     procs = [start("begin", key="low_stock:part:7", start=at) for _ in range(6)]
     assert sorted(result(p)["new"] for p in procs) == [False] * 5 + [True]
+
+
+def test_worker_killed_mid_batch_the_survivor_sends_the_rest_once():
+    """SIGKILL while the third mail of a batch is on the wire (the mail server takes 0.5 s a
+    mail): the survivor sends everything else once, after the 2 s lease; only that mail's
+    delivery is left 'unknown' (it may or may not have arrived; it is not sent again)."""
+    users = 10
+    run("enqueue", notices=1, users=users, slack=0)
+    with SmtpStandIn(delay=0.5) as smtp:
+        common = {"slack": "http://127.0.0.1:9/", "smtp_port": smtp.port, "users": users}
+        dying = start("drain", lease=2, **common)
+        deadline = time.time() + 60
+        while smtp.requests < 3 and time.time() < deadline:  # the third RCPT: its DATA is next
+            time.sleep(0.01)
+        dying.kill()
+        dying.communicate()
+        survivor = result(start("drain", lease=2, budget=20, **common))
+        mails = Counter(rcpts[0] for rcpts, _ in smtp.messages)
+    statuses = run("statuses")
+    assert statuses.get("unknown") == ["email:user:2"]
+    assert sorted(statuses["sent"]) == sorted(f"email:user:{u}" for u in range(users) if u != 2)
+    assert survivor["sent"] == users - 3
+    assert {u: mails[f"u{u}@example.com"] for u in range(users) if u != 2} == dict.fromkeys(
+        (u for u in range(users) if u != 2), 1
+    )
+    assert mails["u2@example.com"] <= 1  # in doubt: sent at most once, never again

@@ -84,3 +84,7 @@ class StaticDirectory:
     def target_exists(self, object_ref: str) -> bool:
         """Every object exists unless marked deleted."""
         return object_ref not in self.deleted
+
+    def existing(self, object_refs: set[str]) -> set[str]:
+        """The references not marked deleted."""
+        return set(object_refs) - self.deleted

@@ -11,6 +11,7 @@ one starts, so the plugin and the webhook stand-ins import without it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import socket
@@ -217,6 +218,8 @@ class _SmtpHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.server.delay:  # a slow mail server: the message is in flight meanwhile
+            await asyncio.sleep(self.server.delay)
         message = message_from_bytes(envelope.content)
         with self.server.lock:
             self.server.messages.append((list(envelope.rcpt_tos), message))
@@ -226,11 +229,14 @@ class _SmtpHandler:
 class SmtpStandIn:
     """A real SMTP server (aiosmtpd) on loopback that records messages and can refuse them."""
 
-    def __init__(self, fail_fraction: float = 0.0, seed: int = 2, port: int = 0) -> None:
+    def __init__(
+        self, fail_fraction: float = 0.0, seed: int = 2, port: int = 0, delay: float = 0.0
+    ) -> None:
         from aiosmtpd.controller import Controller
 
         self.script: dict[str, deque[str]] = {}
         self.fail_fraction = fail_fraction
+        self.delay = delay
         self.rng = random.Random(seed)
         self.messages: list[tuple[list[str], Message]] = []
         self.requests = 0  # RCPT commands answered
