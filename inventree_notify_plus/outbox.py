@@ -53,6 +53,9 @@ ENQUEUE_CHUNK = 1000
 WAITER = "drain-waiter"  # held by the one drain that waits for work due soon
 WAITER_HOLD = timedelta(seconds=10)  # the waiter renews it with 5 s left; a dead one frees it
 NOT_STARTED = "-"  # message_id of a batch's claimed rows until their message is being sent
+# A waiting drain wakes at the next due time it knows of, and at least this often to look for
+# work queued meanwhile (new notices also get a drain of their own after their commit).
+WAIT_STEP = 2.0
 RECOVER_EVERY = timedelta(seconds=5)  # least spacing of the stale-claim check within a drain
 QUEUED = "drain-queued"  # set while a drain task waits in the worker queue
 
@@ -275,6 +278,7 @@ class Dispatcher:
         max_rows_per_message: int = 1000,
         batch_size: int = 50,
         max_rows_per_batch: int = 5000,
+        on_claim: Callable[[datetime], None] | None = None,
     ) -> None:
         self.directory = directory
         self.channels = channels
@@ -291,6 +295,10 @@ class Dispatcher:
         # rows are always groupable, so nothing queued meanwhile could go out earlier.
         self._held: dict[str, datetime] = {}
         self._recover_at: datetime | None = None
+        # Called with the first claim's expiry, so that a drain comes then even if this worker
+        # dies holding it (the drain then woken chains on to any later claims).
+        self.on_claim = on_claim
+        self._claims_covered = False
         self._holder = uuid.uuid4().hex
         self.timer: Callable[[], float] = time.monotonic  # deadlines and lease renewal
 
@@ -303,7 +311,7 @@ class Dispatcher:
         wait: bool = True,
         should_yield: Callable[[], bool] | None = None,
     ) -> DispatchReport:
-        """Send everything due; wait (in steps of at most a second) for work due soon.
+        """Send everything due; wait (in steps of at most ``WAIT_STEP``) for work due soon.
 
         Only one drain waits at a time (a lease), and only while ``should_yield`` says no
         other task is waiting for the worker; the others send what is due and return.
@@ -333,7 +341,7 @@ class Dispatcher:
                     renew_at = self.timer() + WAITER_HOLD.total_seconds() / 2
                 if not waiting:
                     break
-                sleep(min(left, 1.0))
+                sleep(min(left, WAIT_STEP))
         finally:
             if waiting:
                 self._release(WAITER)
@@ -575,6 +583,9 @@ class Dispatcher:
         for row in rows:
             row.status, row.claim_token, row.claimed_at = Status.SENDING, claim, now
             row.attempts += 1
+        if self.on_claim is not None and not self._claims_covered:
+            self._claims_covered = True
+            self.on_claim(now + self.policy.lease)
 
     def _start(self, claim: str, message: _Message) -> bool:
         """Mark a batch message as being sent now; False (and not sent) if the claim was lost.

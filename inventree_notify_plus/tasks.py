@@ -62,6 +62,7 @@ def build_dispatcher(plugin: Any) -> Any:
         group_interval=timedelta(
             seconds=int(plugin.get_setting("GROUP_INTERVAL", cache=False) or 0)
         ),
+        on_claim=schedule_wake,
     )
 
 
@@ -69,6 +70,7 @@ def build_dispatcher(plugin: Any) -> Any:
 SCHEDULER_TICK = 30.0
 WAKE_SCHEDULE = "notify-plus.wake"
 DRAIN_TASK = "inventree_notify_plus.tasks.drain"
+DRAIN_BUDGET = 20.0  # seconds a queued or scheduled drain sends and waits for work due soon
 INLINE_BUDGET = 2.0  # seconds a low-stock task of InvenTree's may spend sending after it
 
 
@@ -82,7 +84,7 @@ def task_budget(wanted: float) -> float:
     return max(1.0, min(wanted, timeout / 2))
 
 
-def drain(budget_seconds: float = 20.0) -> Any:
+def drain(budget_seconds: float = DRAIN_BUDGET) -> Any:
     """The drain task: send everything due, then make sure a drain runs when the rest is due.
 
     Waits for work due soon only while no other task waits for the worker (InvenTree may run
@@ -130,8 +132,8 @@ def wake_at(when: datetime | None) -> None:
     """Have a drain run by ``when``: queued now if it is soon, else a one-off schedule.
 
     Nothing to do while another drain waits for due work (it covers it and calls this when
-    it stops). A one-off schedule fires at the scheduler's next tick after its time, so it is
-    set one tick early; the drain it starts waits the rest in short steps.
+    it stops). Work due within a scheduler tick gets a queued drain with the budget to wait
+    for it; later work a schedule (:func:`schedule_wake`).
     """
     if when is None:
         return
@@ -143,9 +145,21 @@ def wake_at(when: datetime | None) -> None:
     now = timezone.now()
     if Lease.objects.filter(name=WAITER, until__gt=now).exists():
         return
-    if (when - now).total_seconds() <= SCHEDULER_TICK:
-        queue_drain()
+    seconds = (when - now).total_seconds()
+    if seconds <= SCHEDULER_TICK:
+        queue_drain(budget_seconds=max(DRAIN_BUDGET, seconds + 1.0))
         return
+    schedule_wake(when)
+
+
+def schedule_wake(when: datetime) -> None:
+    """A one-off django-q2 schedule that starts a drain by ``when`` (kept if an earlier one is set).
+
+    It lives in the database, so it also covers a drain's own claims: if the worker is killed
+    holding them, the drain it starts finds them when their lease runs out. A one-off schedule
+    fires at the scheduler's next tick after its time, so it is set one tick early; the drain
+    it starts waits the rest in short steps.
+    """
     from django_q.models import Schedule
 
     at = when - timedelta(seconds=SCHEDULER_TICK)
@@ -165,7 +179,7 @@ def wake_at(when: datetime | None) -> None:
         )
 
 
-def queue_drain() -> None:
+def queue_drain(budget_seconds: float = DRAIN_BUDGET) -> None:
     """Queue one drain task; a burst of requests while one is queued adds no more."""
     from django.utils import timezone
 
@@ -177,7 +191,7 @@ def queue_drain() -> None:
     # Expires on its own, in case the queued task is lost (worker restarted).
     free = Lease.objects.filter(name=QUEUED).exclude(until__gt=now)
     if free.update(until=now + timedelta(seconds=120)):
-        offload(DRAIN_TASK)
+        offload(DRAIN_TASK, budget_seconds)
 
 
 def request_drain() -> None:
@@ -223,7 +237,7 @@ def sweep() -> None:
     plugin = _plugin()
     if plugin is not None and plugin.outbox_ready():
         check_recovery(plugin)
-    drain(budget_seconds=20.0)
+    drain(budget_seconds=DRAIN_BUDGET)
 
 
 def send_best_effort(notice_data: dict, planned: list[dict]) -> None:

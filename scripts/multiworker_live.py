@@ -46,7 +46,9 @@ SETUP = """
 import json
 from common.settings import get_global_setting, set_global_setting
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from part.models import Part, PartCategory, PartCategoryStar
+from users.models import RuleSet, UserProfile
 events = get_global_setting('ENABLE_PLUGINS_EVENTS')
 set_global_setting('ENABLE_PLUGINS_EVENTS', False)
 User = get_user_model()
@@ -54,9 +56,15 @@ admin = User.objects.get(username={user!r})
 if not admin.email:
     admin.email = 'admin@example.com'; admin.save()
 cat = PartCategory.objects.create(name={category!r})
+# InvenTree notifies only users who may view the part: engineers with the 'part' role.
+group, _ = Group.objects.get_or_create(name='Notify Plus benchmark engineers')
+RuleSet.objects.update_or_create(group=group, name='part', defaults={{'can_view': True}})
 people = [admin] + [User.objects.create(username=f'{prefix}-u%02d' % n,
                                         email=f'{prefix}-u%02d@example.com' % n)
                     for n in range({subscribers})]
+for person in people[1:]:
+    UserProfile.objects.get_or_create(user=person)
+    person.groups.add(group)
 for person in people:
     PartCategoryStar.objects.get_or_create(user=person, category=cat)
 ids = [Part.objects.create(name=f'{prefix} %04d' % n, category=cat, minimum_stock=10,
@@ -64,6 +72,7 @@ ids = [Part.objects.create(name=f'{prefix} %04d' % n, category=cat, minimum_stoc
 set_global_setting('ENABLE_PLUGINS_EVENTS', events)
 print('IDS' + json.dumps(ids))
 print('MAIL' + json.dumps([[p.pk, p.email] for p in people]))
+print('INST' + str(get_global_setting('INVENTREE_INSTANCE') or 'InvenTree'))
 """
 
 # What InvenTree's notify_low_stock_if_required does for a part below its minimum.
@@ -82,9 +91,17 @@ def shell(cmd: str, code: str) -> subprocess.Popen:
     return subprocess.Popen(
         [*cmd.split(), "shell", "-c", code],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def marked(out: str, err: str, mark: str) -> str:
+    """The value the shell printed after ``mark``; exits with InvenTree's error if none."""
+    for line in out.splitlines():
+        if line.startswith(mark):
+            return line[len(mark) :]
+    sys.exit(f"set-up in InvenTree's shell failed:\n{err[-3000:]}")
 
 
 class Outbox:
@@ -156,7 +173,6 @@ def main() -> int:
     parser.add_argument("--subscribers", type=int, default=9, help="users starring, besides admin")
     parser.add_argument("--fail", type=float, default=0.3, help="fraction of requests failing")
     parser.add_argument("--user", default="admin")
-    parser.add_argument("--instance", default="InvenTree", help="InvenTree's instance name")
     parser.add_argument("--slack-port", type=int, default=9301)
     parser.add_argument("--discord-port", type=int, default=9302)
     parser.add_argument("--smtp-port", type=int, default=9325)
@@ -194,9 +210,10 @@ def main() -> int:
                 subscribers=args.subscribers,
             ),
         )
-        out, _ = setup.communicate()
-        ids = json.loads(next(x for x in out.splitlines() if x.startswith("IDS"))[3:])
-        people = json.loads(next(x for x in out.splitlines() if x.startswith("MAIL"))[4:])
+        out, err = setup.communicate()
+        ids = json.loads(marked(out, err, "IDS"))
+        people = json.loads(marked(out, err, "MAIL"))
+        instance = marked(out, err, "INST")
         expected = len(ids) * (2 + len(people))
         print(
             f"{len(ids)} parts below minimum, {len(people)} subscribers; queueing InvenTree's "
@@ -204,12 +221,17 @@ def main() -> int:
             flush=True,
         )
         t0 = time.monotonic()
-        dropper = shell(args.shell, DROP.format(ids=json.dumps(ids)))
+        dropper = subprocess.Popen(
+            [*args.shell.split(), "shell", "-c", DROP.format(ids=json.dumps(ids))],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         killed = None  # (pgid, wall time)
         half_at = None
         in_flight = (0, 0)
         resolved_after = None
         state: dict[str, int] = {}
+        shown = t0
         while time.monotonic() - t0 < args.wait:
             time.sleep(0.5)
             state = outbox.statuses()
@@ -229,6 +251,9 @@ def main() -> int:
                         "messages already started",
                         flush=True,
                     )
+            if time.monotonic() - shown > 30:
+                shown = time.monotonic()
+                print(f"{shown - t0:.0f} s: {sum(state.values())} rows queued, {state}", flush=True)
             if killed and resolved_after is None and not outbox.sending(killed[1])[0]:
                 resolved_after = time.time() - killed[1]
                 print(f"no claim from before the kill left after {resolved_after:.0f} s")
@@ -245,9 +270,7 @@ def main() -> int:
         mail_seen = {address: Counter() for _, address in people}
         for rcpts, message in list(smtp.messages):
             for address in rcpts:
-                mail_seen.setdefault(address, Counter()).update(
-                    email_titles(message, args.instance)[0]
-                )
+                mail_seen.setdefault(address, Counter()).update(email_titles(message, instance)[0])
         rows = outbox.rows()
         status = Counter(s for _, _, s in rows)
 
