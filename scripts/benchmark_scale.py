@@ -270,10 +270,20 @@ def big_table(rows: int, repeats: int) -> None:
         .select_related("notice_record")
         .filter(destination="slack:default", status=Status.PENDING, due_at__lte=now)
         .order_by("due_at", "id")[:1000],
-        "claim an email batch": Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("notice_record")
-        .filter(channel="email", status=Status.PENDING, due_at__lte=now)
-        .order_by("due_at", "id")[:200],
+        "email batch: its recipients": Delivery.objects.filter(
+            channel="email", status=Status.PENDING, due_at__lte=now
+        )
+        .order_by("due_at", "id")
+        .values_list("destination", flat=True)[:200],
+        # as Dispatcher.dispatch_batch claims: 50 recipients' rows, notices loaded apart
+        "claim an email batch": Delivery.objects.select_for_update(skip_locked=True)
+        .filter(
+            channel="email",
+            status=Status.PENDING,
+            due_at__lte=now,
+            destination__in=[f"email:user:{u}" for u in range(50)],
+        )
+        .order_by("destination", "due_at", "id")[:5000],
         "destinations with due work": Delivery.objects.filter(
             status=Status.PENDING, due_at__lte=now
         )
