@@ -458,6 +458,7 @@ class Dispatcher:
             if not messages:
                 return False
             self._claim([r for m in messages for r in m.rows], claim, now, started=False)
+        self._cover_claims(now)
         resolved = self._resolve_all([m.destination for m in messages])
         renewed = self.timer()
         with channel.batch():
@@ -534,6 +535,7 @@ class Dispatcher:
             if wait > 0:
                 return wait
             self._claim(rows, claim, now, started=True)
+        self._cover_claims(now)
         self._deliver(
             channel, _Message(destination, rows), self.directory.resolve(destination), claim, report
         )
@@ -583,9 +585,20 @@ class Dispatcher:
         for row in rows:
             row.status, row.claim_token, row.claimed_at = Status.SENDING, claim, now
             row.attempts += 1
-        if self.on_claim is not None and not self._claims_covered:
-            self._claims_covered = True
+
+    def _cover_claims(self, now: datetime) -> None:
+        """After the claim commits: have a drain come when it runs out (once per dispatcher).
+
+        Outside the claim's transaction, so that a failure here (logged) cannot undo the claim;
+        the minutely sweep remains the fallback.
+        """
+        if self.on_claim is None or self._claims_covered:
+            return
+        self._claims_covered = True
+        try:
             self.on_claim(now + self.policy.lease)
+        except Exception:
+            logger.exception("Notify Plus: could not schedule a drain for the claims' lease")
 
     def _start(self, claim: str, message: _Message) -> bool:
         """Mark a batch message as being sent now; False (and not sent) if the claim was lost.

@@ -449,3 +449,26 @@ def test_worker_killed_mid_batch_leaves_only_the_message_in_flight_in_doubt(smtp
     rows = dict(Delivery.objects.values_list("destination", "status"))
     assert rows["email:user:2"] == "unknown"
     assert [rows[f"email:user:{u}"] for u in (0, 1, 3, 4)] == ["sent"] * 4
+
+
+def test_claims_ask_for_a_drain_at_their_lease_end_and_a_failing_request_sends_anyway(
+    smtp, channels
+):
+    """The wake-up at the lease's end is asked for once per drain; if asking fails (say the
+    scheduler's table is gone) the mail still goes out."""
+    directory = make_directory(
+        *(Destination("email", f"email:user:{u}", f"u{u}@example.com", f"u{u}") for u in range(3))
+    )
+    enqueue(low_stock(), [email_plan(u) for u in range(3)])
+    asked = []
+
+    def schedule(expiry):
+        asked.append(expiry)
+        raise RuntimeError("no scheduler table")
+
+    before = timezone.now()
+    d = Dispatcher(directory, channels, policy=FAST, group_interval=timedelta(0), on_claim=schedule)
+    d.drain(budget_seconds=5)
+    assert len(asked) == 1 and before + FAST.lease <= asked[0] <= timezone.now() + FAST.lease
+    assert sorted(r[0] for r, _ in smtp.messages) == [f"u{u}@example.com" for u in range(3)]
+    assert counts()["sent"] == 3
