@@ -237,7 +237,10 @@ def main() -> int:
             state = outbox.statuses()
             if killed is None and sum(state.values()) >= expected // 2:
                 half_at = half_at or time.monotonic()
-                busy = [g for g in connected_groups(ports) if g in clusters]
+                # An SMTP connection is open only while a batch is being sent (webhook clients
+                # may keep idle connections): prefer a cluster in the middle of an email batch.
+                mailing = [g for g in connected_groups([args.smtp_port]) if g in clusters]
+                busy = mailing or [g for g in connected_groups(ports) if g in clusters]
                 late = time.monotonic() - half_at > 120
                 if busy or late:
                     victim = busy[0] if busy else clusters[0]
