@@ -63,6 +63,17 @@ def notification_categories() -> list[dict[str, str]]:
     return [{"value": value, "label": f"{label} ({value})"} for value, label in known.items()]
 
 
+def _my_notifications(plugin: Any) -> dict[str, Any]:
+    """'My notifications': the same entry as a settings panel and as a dashboard item."""
+    return {
+        "key": "notify-plus-mine",
+        "title": "My notifications",
+        "description": "Notify Plus: what you subscribe to and how you are told",
+        "icon": "ti:bell:outline",
+        "source": plugin.plugin_static_file(DASHBOARD_SOURCE),
+    }
+
+
 def panels(plugin: Any, request: Any, context: dict) -> list[dict[str, Any]]:
     """'Notifications' on Part, Part category and Stock location pages; 'My notifications' in settings."""
     from users.permissions import check_user_permission
@@ -70,15 +81,7 @@ def panels(plugin: Any, request: Any, context: dict) -> list[dict[str, Any]]:
     context = context or {}
     model = context.get("target_model")
     if model == "usersettings" and getattr(request.user, "is_authenticated", False):
-        return [
-            {
-                "key": "notify-plus-mine",
-                "title": "My notifications",
-                "description": "Notify Plus: what you subscribe to and how you are told",
-                "icon": "ti:bell:outline",
-                "source": plugin.plugin_static_file(DASHBOARD_SOURCE),
-            }
-        ]
+        return [_my_notifications(plugin)]
     if model not in PANEL_MODELS or context.get("target_id") in (None, ""):
         return []
     instance = _instance(model, context["target_id"])
@@ -100,16 +103,7 @@ def dashboard_items(plugin: Any, request: Any, context: dict) -> list[dict[str, 
     """'My notifications' for every signed-in user."""
     if not getattr(request.user, "is_authenticated", False):
         return []
-    return [
-        {
-            "key": "notify-plus-mine",
-            "title": "My notifications",
-            "description": "Notify Plus: what you subscribe to and how you are told",
-            "icon": "ti:bell:outline",
-            "source": plugin.plugin_static_file(DASHBOARD_SOURCE),
-            "options": {"width": 6, "height": 5},
-        }
-    ]
+    return [{**_my_notifications(plugin), "options": {"width": 6, "height": 5}}]
 
 
 def admin_context(plugin: Any) -> dict[str, Any]:
