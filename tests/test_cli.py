@@ -1,15 +1,19 @@
 """What a user sees from ``notify-plus`` and ``scripts/render_previews.py``.
 
 Each runs in its own process, as a user starts it: bad input is one line on stderr and exit 2,
-before any work starts; the demo exits 0 only when everything arrived.
+before any work starts; help is plain text; Ctrl-C is one line and exit 130; the demo exits 0
+only when everything arrived. (The other scripts: ``test_scripts.py``.)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -46,6 +50,71 @@ def assert_one_line_error(result, *words: str) -> None:
     assert result.stdout == ""  # nothing ran
 
 
+# reStructuredText a terminal would show literally: ``literal``, `role`, :role:`x`, "::" blocks.
+RST = re.compile(r"`|::$|^\s*\.\. \w", re.MULTILINE)
+
+
+def assert_plain(text: str) -> None:
+    found = RST.search(text)
+    assert found is None, f"markup {found.group()!r} in:\n{text}"
+
+
+def _own_group_with_ctrl_c() -> None:
+    """In the child: its own process group (as a terminal's job) and Ctrl-C not ignored.
+
+    A shell without job control starts background commands with SIGINT ignored; a user at a
+    terminal has it.
+    """
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def press_ctrl_c(*args: str, ready: str, stream: str = "stdout") -> tuple[int, str, str]:
+    """Start ``python args``, wait for a line starting with ``ready``, press Ctrl-C.
+
+    SIGINT goes to the whole process group, as a terminal sends it, so child processes get it
+    too. Returns the exit status, stdout and stderr, read until every process holding them
+    (children included) has gone.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_own_group_with_ctrl_c,
+    )
+    seen: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    reached, ended = threading.Event(), threading.Event()
+
+    def read(name: str) -> None:
+        for line in getattr(proc, name):
+            seen[name].append(line)
+            if name == stream and line.startswith(ready):
+                reached.set()
+        if name == stream:
+            ended.set()
+
+    readers = [threading.Thread(target=read, args=(name,), daemon=True) for name in seen]
+    for reader in readers:
+        reader.start()
+    try:
+        for _ in range(1200):
+            if reached.wait(0.1) or ended.is_set():
+                break
+        assert reached.is_set(), "".join(seen["stdout"] + seen["stderr"])
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    for reader in readers:
+        reader.join(60)
+        assert not reader.is_alive(), "a child process outlived the command"
+    return proc.returncode, "".join(seen["stdout"]), "".join(seen["stderr"])
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
@@ -66,6 +135,20 @@ def test_notify_plus_help_describes_the_demo():
     result = demo("demo", "--help")
     assert result.returncode == 0
     assert "--out DIR" in result.stdout and "demo" in result.stdout
+
+
+@pytest.mark.parametrize("args", [("--help",), ("demo", "--help")])
+def test_notify_plus_help_is_plain_text(args):
+    result = demo(*args)
+    assert result.returncode == 0 and "usage: notify-plus" in result.stdout
+    assert_plain(result.stdout)
+
+
+def test_ctrl_c_ends_the_demo_with_one_line():
+    code, out, err = press_ctrl_c("-m", "inventree_notify_plus", "demo", ready="[1/3]")
+    assert code == 130
+    assert err == "notify-plus: interrupted\n"
+    assert "[1/3]" in out and "Everything arrived" not in out
 
 
 def test_demo_without_the_extra_names_it():
@@ -111,6 +194,7 @@ def test_demo_shows_each_step_and_writes_what_arrived(tmp_path):
 def test_render_previews_help_says_what_it_needs_and_makes_nothing(tmp_path):
     result = run(str(RENDER), "--help", cwd=tmp_path)
     assert result.returncode == 0
+    assert_plain(result.stdout)
     text = " ".join(result.stdout.split())
     assert "not screenshots" in text and "apt-get install -y chromium" in text
     assert list(tmp_path.iterdir()) == []

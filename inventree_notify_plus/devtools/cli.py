@@ -1,16 +1,16 @@
-"""``notify-plus``: see the whole pipeline work on this machine, no InvenTree needed.
+"""notify-plus: see the whole pipeline work on this machine, no InvenTree needed.
 
-``notify-plus demo`` starts loopback stand-ins for Slack, Discord and an SMTP server and shows,
+notify-plus demo starts loopback stand-ins for Slack, Discord and an SMTP server and shows,
 step by step, what reaches them: one low-stock notice (Slack Block Kit, a Discord embed, an
 email to each subscriber), then a burst that becomes one digest per channel, then a notice
-whose first attempts fail and are retried. ``--out DIR`` also writes every payload that arrived.
-The SMTP stand-in needs the ``demo`` extra (``pip install 'inventree-notify-plus[demo]'``).
+whose first attempts fail and are retried. --out DIR also writes every payload that arrived.
+The SMTP stand-in needs the demo extra: pip install 'inventree-notify-plus[demo]'
+Ctrl-C stops it (exit status 130).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import time
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..escaping import truncate
-from .arguments import OneLineParser, writable_dir
+from .arguments import OneLineParser, run_main, writable_dir
 
 EXTRA_HINT = "pip install 'inventree-notify-plus[demo]'"
 BURST = 5  # low-stock notices in the burst, plus one build-order shortfall
@@ -314,7 +314,11 @@ def _listed(payloads: Sequence[dict[str, Any]], kind: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``notify-plus`` command."""
+    """Entry point of the notify-plus command: bad input and Ctrl-C end in one line."""
+    return run_main(lambda: _main(argv), prog="notify-plus")
+
+
+def _main(argv: list[str] | None) -> int:
     parser = OneLineParser(prog="notify-plus", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser(
@@ -334,11 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print(f"notify-plus demo needs the 'demo' extra: {EXTRA_HINT}", file=sys.stderr)
         return 2
-    try:
-        return demo(args.out)
-    except BrokenPipeError:  # `notify-plus demo | head`: the reader left; stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    return demo(args.out)
 
 
 if __name__ == "__main__":
