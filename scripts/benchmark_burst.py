@@ -6,11 +6,12 @@ one Discord webhook stand-in enforcing 5 per 2 s and 30 per minute, and 50 email
 the baseline posts one message per notice and destination at once: no outbox, no pacing.
 
     .venv/bin/python scripts/benchmark_burst.py
+
+Ctrl-C stops it (exit status 130).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -22,6 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from inventree_notify_plus.devtools.arguments import (
+    OneLineParser,
+    non_negative_float,
+    positive_int,
+    run_main,
+    whole_numbers,
+)
 from inventree_notify_plus.devtools.samples import low_stock_notice
 from inventree_notify_plus.devtools.standalone import StaticDirectory, setup_django
 from inventree_notify_plus.devtools.standins import SmtpStandIn, WebhookStandIn
@@ -187,7 +195,7 @@ def run_baseline(burst: int, tag: str, email_workers: int) -> list[dict]:
         lost = dict.fromkeys(KINDS, 0)
         seconds = dict.fromkeys(KINDS, 0.0)
         t0 = time.monotonic()
-        with ThreadPoolExecutor(max(1, email_workers)) as pool:
+        with ThreadPoolExecutor(email_workers) as pool:
             for notice in notices:
                 for kind in ("slack", "discord"):
                     result = channels[kind].send(directory.resolve(f"{kind}:default"), [notice])
@@ -220,32 +228,29 @@ def run_baseline(burst: int, tag: str, email_workers: int) -> list[dict]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bursts", default="1,100,1000")
+    parser = OneLineParser(description=__doc__)
+    parser.add_argument(
+        "--bursts",
+        type=whole_numbers(1),
+        default=[1, 100, 1000],
+        metavar="N,N",
+        help="burst sizes, comma-separated, each at least 1 (default: 1,100,1000)",
+    )
     parser.add_argument(
         "--interval",
-        type=float,
+        type=non_negative_float,
         default=10.0,
-        help="grouping interval, seconds (default 10 to keep the run short; the product's is 60)",
+        help="grouping interval, seconds, 0 or more (default 10 to keep the run short; the "
+        "product's is 60)",
     )
     parser.add_argument(
         "--email-workers",
-        type=int,
+        type=positive_int,
         default=1,
-        help="threads the baseline sends email with (1: one after another)",
+        help="threads the baseline sends email with, at least 1 (1: one after another)",
     )
     args = parser.parse_args()
-    try:
-        bursts = [int(b) for b in args.bursts.split(",")]
-    except ValueError:
-        bursts = []
-    if not bursts or min(bursts) < 1:
-        print(
-            f"benchmark_burst.py: --bursts takes whole numbers above 0 separated by commas "
-            f"(e.g. 1,100,1000), not {args.bursts!r}",
-            file=sys.stderr,
-        )
-        return 2
+    bursts = args.bursts
 
     started = time.monotonic()
     tmp = tempfile.TemporaryDirectory(prefix="notify-plus-bench-")
@@ -329,4 +334,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -5,19 +5,18 @@ Three parts, each printed with the command that produced it:
 1. queries per stage (routing, enqueue, drain) for one notice to 50 subscribers, a Slack and
    a Discord destination, and per message sent (stand-ins on loopback);
 2. a category starred by N users (default 1,000 and 10,000): routing + enqueue of one notice,
-   seconds and peak memory (tracemalloc) — then the drain, with SMTP connections counted;
+   seconds and peak memory (tracemalloc), then the drain, with SMTP connections counted;
 3. PostgreSQL only: 1,000,000 delivery rows (most sent), then EXPLAIN ANALYZE of the drain's
    claim queries and the delivery log's first page (unfiltered and per filter).
 
     .venv/bin/python scripts/benchmark_scale.py --database postgresql://u:p@127.0.0.1:5432/db
 
-Without ``--database`` it runs parts 1 and 2 on a temporary SQLite file and skips part 3.
-The database is emptied first: give it one of its own.
+Without --database it runs parts 1 and 2 on a temporary SQLite file and skips part 3.
+The database is emptied first: give it one of its own. Ctrl-C stops it (exit status 130).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import statistics
@@ -30,6 +29,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from inventree_notify_plus.devtools.arguments import (
+    OneLineParser,
+    names_from,
+    positive_int,
+    reachable_postgres,
+    run_main,
+    whole_numbers,
+)
 from inventree_notify_plus.devtools.samples import low_stock_notice
 from inventree_notify_plus.devtools.standalone import StaticDirectory, setup_django
 from inventree_notify_plus.devtools.standins import SmtpStandIn, WebhookStandIn
@@ -216,7 +223,7 @@ FILL = """
 INSERT INTO inventree_notify_plus_noticerecord (uid, data, object_ref, created_at)
 SELECT md5('n' || i), jsonb_build_object('title', 'Low stock: part ' || i), 'part.part:' || i,
        now() - make_interval(secs => {rows} - i * 100)
-FROM generate_series(0, {rows} / 100 - 1) AS i;
+FROM generate_series(0, ({rows} + 99) / 100 - 1) AS i;
 
 INSERT INTO inventree_notify_plus_delivery (
     key, notice_uid, notice_record_id, category, title, channel, destination,
@@ -327,27 +334,49 @@ def big_table(rows: int, repeats: int) -> None:
     print()
 
 
+PARTS = ("stages", "subscribers", "table")
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database", default="", help="PostgreSQL URL (default: SQLite)")
-    parser.add_argument("--subscribers", default="1000,10000", help="comma-separated counts")
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the big table")
-    parser.add_argument("--repeats", type=int, default=5, help="runs of each EXPLAIN ANALYZE")
+    parser = OneLineParser(description=__doc__)
+    parser.add_argument(
+        "--database",
+        type=reachable_postgres,
+        metavar="URL",
+        help="PostgreSQL URL, checked by connecting before anything runs (default: SQLite)",
+    )
+    parser.add_argument(
+        "--subscribers",
+        type=whole_numbers(1),
+        default=[1000, 10000],
+        metavar="N,N",
+        help="subscriber counts for part 2, comma-separated (default: 1000,10000)",
+    )
+    parser.add_argument(
+        "--rows",
+        type=positive_int,
+        default=1_000_000,
+        help="rows for the big table, at least 1 (default: 1000000)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=positive_int,
+        default=5,
+        help="runs of each EXPLAIN ANALYZE, at least 1 (default: 5)",
+    )
     parser.add_argument(
         "--only",
-        default="stages,subscribers,table",
-        help="which parts to run (comma-separated: stages, subscribers, table)",
+        type=names_from(*PARTS),
+        default=list(PARTS),
+        metavar="PARTS",
+        help=f"which parts to run, comma-separated: {', '.join(PARTS)} (default: all)",
     )
     parser.add_argument(
         "--no-drain", action="store_true", help="part 2 without draining (enqueue figures only)"
     )
     args = parser.parse_args()
-    try:
-        counts = [int(c) for c in args.subscribers.split(",")]
-    except ValueError:
-        parser.error(f"--subscribers: comma-separated whole numbers, not {args.subscribers!r}")
     tmp = tempfile.TemporaryDirectory(prefix="notify-plus-scale-")
-    setup_django(os.path.join(tmp.name, "outbox.sqlite3"), 1, database_url=args.database)
+    setup_django(os.path.join(tmp.name, "outbox.sqlite3"), 1, database_url=args.database or "")
     from django.db import connection
 
     shown = [a if "://" not in a else "postgresql://…" for a in sys.argv[1:]]
@@ -355,12 +384,12 @@ def main() -> int:
     print()
     print(f"Command: `.venv/bin/python scripts/benchmark_scale.py {shlex.join(shown)}`")
     print()
-    parts = set(args.only.split(","))
+    parts = set(args.only)
     if "stages" in parts:
         stages(1, 50)
         stages(100, 50)
     if "subscribers" in parts:
-        subscribers(counts, drain=not args.no_drain)
+        subscribers(args.subscribers, drain=not args.no_drain)
     if "table" in parts and connection.vendor == "postgresql":
         big_table(args.rows, args.repeats)
     elif "table" in parts:
@@ -370,4 +399,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

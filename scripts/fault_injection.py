@@ -7,11 +7,12 @@ the rows the dead one left 'sending' and drains the rest. What arrived is counte
 stand-ins by parsing notice titles out of the payloads, not from the outbox's own records.
 
     .venv/bin/python scripts/fault_injection.py --notices 1000 --fail 0.3
+
+Ctrl-C stops it and its worker (exit status 130).
 """
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import signal
@@ -19,11 +20,23 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from inventree_notify_plus.devtools.arguments import (
+    OneLineParser,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_main,
+)
 from inventree_notify_plus.devtools.received import discord_titles, email_titles, slack_titles
 from inventree_notify_plus.devtools.samples import low_stock_notice
 from inventree_notify_plus.devtools.standalone import StaticDirectory, setup_django
@@ -93,6 +106,35 @@ def worker(
         time.sleep(0.2)  # rows claimed by the dead worker: wait for their lease to expire
 
 
+@contextmanager
+def workers() -> Iterator[Callable[..., Any]]:
+    """Start dispatcher workers with ``start(*args)``; any still alive on the way out is killed.
+
+    Each child inherits SIGINT ignored, so Ctrl-C in a terminal interrupts only this process,
+    which then stops the children here, before the stand-ins they talk to close.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    started: list[Any] = []
+
+    def start(*args: Any) -> Any:
+        process = spawn.Process(target=worker, args=args, daemon=True)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            process.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            if process.is_alive():
+                process.kill()
+            process.join()
+
+
 # -- counting what arrived -----------------------------------------------------------------
 
 
@@ -120,47 +162,51 @@ def received_pairs(slack, discord, smtp) -> tuple[Counter, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--notices", type=int, default=1000)
-    parser.add_argument("--fail", type=float, default=0.3, help="fraction of sends that fail")
+    parser = OneLineParser(description=__doc__)
+    parser.add_argument(
+        "--notices", type=positive_int, default=1000, help="notices, at least 1 (default: 1000)"
+    )
+    parser.add_argument(
+        "--fail",
+        type=fraction,
+        default=0.3,
+        help="fraction of sends that fail, from 0 to below 1 (default: 0.3)",
+    )
     parser.add_argument(
         "--kill-after",
-        type=float,
+        type=non_negative_float,
         default=None,
+        metavar="SECONDS",
         help="seconds after the worker starts (default: when half the messages arrived)",
     )
     parser.add_argument(
         "--rows-per-message",
-        type=int,
+        type=positive_int,
         default=1,
-        help="dispatcher max_rows_per_message for Slack/Discord (product default 1000; 1 "
-        "keeps one message per notice so every notice can be counted by its title)",
+        help="dispatcher max_rows_per_message for Slack/Discord, at least 1 (product default "
+        "1000; 1 keeps one message per notice so every notice can be counted by its title)",
     )
-    parser.add_argument("--budget", type=float, default=300.0, help="total seconds allowed")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--budget",
+        type=positive_float,
+        default=300.0,
+        metavar="SECONDS",
+        help="total seconds allowed, above 0 (default: 300)",
+    )
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=1, help="random seed, 0 or more (default: 1)"
+    )
     args = parser.parse_args()
-    if not 0 <= args.fail < 1:
-        print(
-            f"fault_injection.py: --fail must be a fraction from 0 to below 1, not {args.fail}",
-            file=sys.stderr,
-        )
-        return 2
-    if args.notices < 1:
-        print(
-            f"fault_injection.py: --notices must be at least 1, not {args.notices}", file=sys.stderr
-        )
-        return 2
 
     n = args.notices
     started = time.monotonic()
     tmp = tempfile.TemporaryDirectory(prefix="notify-plus-faults-")
     db_path = os.path.join(tmp.name, "outbox.sqlite3")
-    spawn = multiprocessing.get_context("spawn")
-
     with (
         WebhookStandIn("slack", fail_fraction=args.fail, seed=args.seed) as slack,
         WebhookStandIn("discord", fail_fraction=args.fail, seed=args.seed + 1) as discord,
         SmtpStandIn(fail_fraction=args.fail, seed=args.seed + 2) as smtp,
+        workers() as start_worker,  # closed first: no worker outlives the stand-ins
     ):
         setup_django(db_path, smtp.port)
         from django.db import connections
@@ -191,11 +237,9 @@ def main() -> int:
         enqueued_at = time.monotonic()
 
         common = (db_path, smtp.port, slack.url, discord.url)
-        first = spawn.Process(
-            target=worker, args=(*common, None, args.budget, args.rows_per_message)
-        )
-        first.start()
+        first = start_worker(*common, None, args.budget, args.rows_per_message)
         first_started = time.monotonic()
+        print(f"{n} notices queued; worker 1 started", file=sys.stderr, flush=True)
         killed_at = None
         halfway = (3 * n) / 2
         while first.is_alive():
@@ -213,8 +257,7 @@ def main() -> int:
 
         time.sleep(1.5)  # let the dead worker's lease (1 s for the second worker) expire
         remaining = max(10.0, args.budget - (time.monotonic() - started))
-        second = spawn.Process(target=worker, args=(*common, 1.0, remaining, args.rows_per_message))
-        second.start()
+        second = start_worker(*common, 1.0, remaining, args.rows_per_message)
         second_started = time.monotonic()
         second.join(remaining + 30)
         if second.is_alive():
@@ -288,4 +331,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

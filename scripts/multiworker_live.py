@@ -1,12 +1,12 @@
 """Many workers on a live InvenTree: N low parts, faults injected, one qcluster killed midway.
 
-Runs against a live InvenTree (PostgreSQL, a Redis cache, two ``manage.py qcluster``
-processes started with ``setsid``, so each is its own process group) with Notify Plus active
-and its Slack/Discord URLs pointing at this script's stand-ins. It creates N parts, below
-their minimum stock, in a new category that the admin and ``--subscribers`` more users star,
-then queues InvenTree's own ``notify_low_stock`` task for each part, as InvenTree's
-``notify_low_stock_if_required`` does (the qclusters run them: InvenTree's notification,
-Notify Plus's intake and its inline drain, and the queued drains).
+Runs against a live InvenTree (PostgreSQL, a Redis cache, two "manage.py qcluster" processes
+started with setsid, so each is its own process group) with Notify Plus active and its
+Slack/Discord URLs pointing at this script's stand-ins. It creates N parts, below their
+minimum stock, in a new category that the admin and --subscribers more users star, then
+queues InvenTree's own notify_low_stock task for each part, as InvenTree's
+notify_low_stock_if_required does (the qclusters run them: InvenTree's notification, Notify
+Plus's intake and its inline drain, and the queued drains).
 
 Once half the deliveries are queued it SIGKILLs the qcluster (the whole process group) that
 holds a connection to a stand-in at that moment, so that a message is in flight. It prints:
@@ -17,26 +17,47 @@ left 'sending', and requests over the service's limits (Slack 1/s, Discord 5 per
     python scripts/multiworker_live.py --shell "$LAB/venv/bin/python $INVENTREE_SRC/manage.py" \\
         --database postgresql://inventree:…@127.0.0.1:5432/inventree --clusters 1234,5678
 
-Run it with InvenTree's environment (``env.sh``) so ``--shell`` reaches its database; Notify
-Plus's Slack and Discord destinations must point at ``--slack-port`` and ``--discord-port``
-and InvenTree's email at ``--smtp-port``.
+Run it with InvenTree's environment (env.sh) so --shell reaches its database; Notify Plus's
+Slack and Discord destinations must point at --slack-port and --discord-port and InvenTree's
+email at --smtp-port. Before anything is created it checks that the database answers and
+holds Notify Plus's outbox, that --shell runs InvenTree's shell on that same database and
+knows --user, that each --clusters pid leads a process group, and that the ports are free.
+Ctrl-C stops it (exit status 130).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from inventree_notify_plus.devtools.arguments import (
+    OneLineParser,
+    command_line,
+    fraction,
+    free_port,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    postgres_connection,
+    reachable_postgres,
+    run_main,
+    shown_url,
+    whole_numbers,
+)
 from inventree_notify_plus.devtools.received import discord_titles, email_titles, slack_titles
 from inventree_notify_plus.devtools.standins import SmtpStandIn, WebhookStandIn
 
@@ -86,22 +107,36 @@ for part in Part.objects.filter(pk__in=json.loads({ids!r})).order_by('pk'):
 print('DROPPED')
 """
 
+# Checks --shell before anything is created: it runs Django's shell, on which database, and
+# whether --user is there.
+PROBE = """
+from django.contrib.auth import get_user_model
+from django.db import connection
+print('DB' + str(connection.settings_dict['NAME']))
+print('USER' + str(get_user_model().objects.filter(username={user!r}).exists()))
+"""
 
-def shell(cmd: str, code: str) -> subprocess.Popen:
+
+def shell(cmd: list[str], code: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [*cmd.split(), "shell", "-c", code],
+        [*cmd, "shell", "-c", code],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
+def printed(out: str, mark: str) -> str | None:
+    """The value the shell printed after mark, if it did."""
+    return next((line[len(mark) :] for line in out.splitlines() if line.startswith(mark)), None)
+
+
 def marked(out: str, err: str, mark: str) -> str:
-    """The value the shell printed after ``mark``; exits with InvenTree's error if none."""
-    for line in out.splitlines():
-        if line.startswith(mark):
-            return line[len(mark) :]
-    sys.exit(f"set-up in InvenTree's shell failed:\n{err[-3000:]}")
+    """The value the shell printed after mark; exits with InvenTree's error if none."""
+    value = printed(out, mark)
+    if value is None:
+        sys.exit(f"set-up in InvenTree's shell failed:\n{err[-3000:]}")
+    return value
 
 
 class Outbox:
@@ -110,10 +145,14 @@ class Outbox:
     TABLE = "inventree_notify_plus_delivery"
 
     def __init__(self, url: str, prefix: str) -> None:
-        import psycopg
-
-        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn = postgres_connection(url, autocommit=True)
+        self.prefix = prefix
         self.like = f"%{prefix}%"
+
+    def exists(self) -> bool:
+        """Whether the database holds Notify Plus's outbox (the plugin is installed, migrated)."""
+        found = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (self.TABLE,))
+        return found.fetchone()[0]
 
     def statuses(self) -> dict[str, int]:
         rows = self.conn.execute(
@@ -160,36 +199,115 @@ def connected_groups(ports: list[int]) -> set[int]:
     return groups
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shell", required=True, help="command running InvenTree's manage.py")
-    parser.add_argument("--database", required=True, help="InvenTree's PostgreSQL URL")
+def parse_args() -> tuple[Any, list[int], Outbox]:
+    """The options, each checked before anything is created in InvenTree (one line, exit 2)."""
+    parser = OneLineParser(description=__doc__)
+    parser.add_argument(
+        "--shell",
+        required=True,
+        type=command_line,
+        metavar="COMMAND",
+        help='command running InvenTree\'s manage.py, e.g. "python manage.py"',
+    )
+    parser.add_argument(
+        "--database", required=True, type=reachable_postgres, help="InvenTree's PostgreSQL URL"
+    )
     parser.add_argument(
         "--clusters",
         required=True,
+        type=whole_numbers(2),
+        metavar="PID,PID",
         help="pids of the qclusters (each its own process group, e.g. started with setsid)",
     )
-    parser.add_argument("--parts", type=int, default=1000)
-    parser.add_argument("--subscribers", type=int, default=9, help="users starring, besides admin")
-    parser.add_argument("--fail", type=float, default=0.3, help="fraction of requests failing")
-    parser.add_argument("--user", default="admin")
-    parser.add_argument("--slack-port", type=int, default=9301)
-    parser.add_argument("--discord-port", type=int, default=9302)
-    parser.add_argument("--smtp-port", type=int, default=9325)
-    parser.add_argument("--smtp-delay", type=float, default=0.2, help="seconds per mail")
-    parser.add_argument("--wait", type=float, default=1800, help="seconds to wait for delivery")
+    parser.add_argument(
+        "--parts", type=positive_int, default=1000, help="parts, at least 1 (default: 1000)"
+    )
+    parser.add_argument(
+        "--subscribers",
+        type=non_negative_int,
+        default=9,
+        help="users starring, besides admin, 0 or more (default: 9)",
+    )
+    parser.add_argument(
+        "--fail",
+        type=fraction,
+        default=0.3,
+        help="fraction of requests failing, from 0 to below 1 (default: 0.3)",
+    )
+    parser.add_argument("--user", default="admin", help="InvenTree's admin user (default: admin)")
+    parser.add_argument("--slack-port", type=free_port, default="9301", metavar="PORT")
+    parser.add_argument("--discord-port", type=free_port, default="9302", metavar="PORT")
+    parser.add_argument("--smtp-port", type=free_port, default="9325", metavar="PORT")
+    parser.add_argument(
+        "--smtp-delay",
+        type=non_negative_float,
+        default=0.2,
+        metavar="SECONDS",
+        help="seconds per mail, 0 or more (default: 0.2)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=positive_float,
+        default=1800,
+        metavar="SECONDS",
+        help="seconds to wait for delivery, above 0 (default: 1800)",
+    )
     args = parser.parse_args()
-    if not 0 <= args.fail < 1:
-        parser.error("--fail: a fraction from 0 to 1, e.g. 0.3")
-    try:
-        clusters = [int(p) for p in args.clusters.split(",")]
-    except ValueError:
-        parser.error("--clusters: pids separated by commas, e.g. 1234,5678")
+    clusters = list(dict.fromkeys(args.clusters))
     if len(clusters) < 2:
-        parser.error("--clusters: give two qclusters (one is killed, one goes on)")
+        parser.error("argument --clusters: give two qclusters (one is killed, one goes on)")
+    for pid in clusters:
+        if pid == os.getpgrp():
+            parser.error(f"argument --clusters: {pid} is this script's own process group")
+        try:
+            os.killpg(pid, 0)  # signal 0: only asks whether the group is there
+        except ProcessLookupError:
+            parser.error(
+                f"argument --clusters: no process group {pid} (start each qcluster with setsid)"
+            )
+        except PermissionError:
+            parser.error(f"argument --clusters: not allowed to signal process group {pid}")
+    ports = [args.slack_port, args.discord_port, args.smtp_port]
+    if len(set(ports)) < len(ports):
+        parser.error(f"--slack-port, --discord-port and --smtp-port must differ, not {ports}")
+    probe_shell(parser, args)
+    outbox = Outbox(args.database, f"MW{os.getpid()}")
+    if not outbox.exists():
+        parser.error(
+            f"argument --database: {shown_url(args.database)} has no {Outbox.TABLE} table: "
+            "is Notify Plus installed there and migrated?"
+        )
+    return args, clusters, outbox
 
-    prefix = f"MW{os.getpid()}"
-    outbox = Outbox(args.database, prefix)
+
+def probe_shell(parser: OneLineParser, args: Any) -> None:
+    """Run PROBE in --shell: it must run Django's shell, on --database, with --user in it."""
+    command = shlex.join([*args.shell, "shell"])
+    try:
+        done = subprocess.run(
+            [*args.shell, "shell", "-c", PROBE.format(user=args.user)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        parser.error(f"argument --shell: {command} did not run: {exc}")
+    database, user = printed(done.stdout, "DB"), printed(done.stdout, "USER")
+    if user is None:
+        errors = [line for line in done.stderr.splitlines() if line.strip()]
+        reason = errors[-1] if errors else f"exit status {done.returncode}, no output"
+        parser.error(f"argument --shell: {command} did not answer as InvenTree's shell: {reason}")
+    wanted = urlsplit(args.database).path.strip("/")
+    if database != wanted:
+        parser.error(f"argument --database: names database {wanted!r}, --shell uses {database!r}")
+    if user != "True":
+        parser.error(f"argument --user: InvenTree has no user {args.user!r}")
+
+
+def main() -> int:
+    args, clusters, outbox = parse_args()
+    prefix = outbox.prefix
     ports = [args.slack_port, args.discord_port, args.smtp_port]
     with (
         WebhookStandIn(
@@ -199,6 +317,7 @@ def main() -> int:
             "discord", port=args.discord_port, rate_limit=(5, 2.0), fail_fraction=args.fail
         ) as discord,
         SmtpStandIn(port=args.smtp_port, fail_fraction=args.fail, delay=args.smtp_delay) as smtp,
+        ExitStack() as cleanup,
     ):
         setup = shell(
             args.shell,
@@ -222,10 +341,11 @@ def main() -> int:
         )
         t0 = time.monotonic()
         dropper = subprocess.Popen(
-            [*args.shell.split(), "shell", "-c", DROP.format(ids=json.dumps(ids))],
+            [*args.shell, "shell", "-c", DROP.format(ids=json.dumps(ids))],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        cleanup.callback(dropper.kill)  # on Ctrl-C too: queue no more tasks into InvenTree
         killed = None  # (pgid, wall time)
         half_at = None
         in_flight = (0, 0)
@@ -256,7 +376,10 @@ def main() -> int:
                     )
             if time.monotonic() - shown > 30:
                 shown = time.monotonic()
-                print(f"{shown - t0:.0f} s: {sum(state.values())} rows queued, {state}", flush=True)
+                print(
+                    f"{shown - t0:.0f} s: {sum(state.values())} rows queued, {state}",
+                    flush=True,
+                )
             if killed and resolved_after is None and not outbox.sending(killed[1])[0]:
                 resolved_after = time.time() - killed[1]
                 print(f"no claim from before the kill left after {resolved_after:.0f} s")
@@ -340,4 +463,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

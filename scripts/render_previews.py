@@ -1,15 +1,15 @@
 """Render the README pictures: the plugin's exact payloads, drawn in a look-alike frame.
 
 These are not screenshots of Slack, Discord or a mail client. The content is exact: the Slack
-digest is the JSON body the Slack stand-in accepted during ``notify-plus demo``; the
-single-notice pictures are the payloads ``SlackChannel.render``, ``DiscordChannel.render`` and
-``EmailChannel.render`` return (what Slack, Discord and the mail server receive). The frame is
+digest is the JSON body the Slack stand-in accepted during "notify-plus demo"; the
+single-notice pictures are the payloads SlackChannel.render, DiscordChannel.render and
+EmailChannel.render return (what Slack, Discord and the mail server receive). The frame is
 an imitation: this script lays the payloads out roughly the way those clients show them (fonts,
 colours and spacing are approximations; every piece of payload text is HTML-escaped, so hostile
 part names appear literally) and photographs the pages with headless Chromium.
 
-Needs Chromium on PATH as ``chromium`` (Debian: ``apt-get install -y chromium``) and the
-``demo`` extra (``pip install -e '.[demo]'``).
+Needs Chromium on PATH as chromium (Debian: apt-get install -y chromium) and the demo extra
+(pip install -e '.[demo]').
 
     .venv/bin/python scripts/render_previews.py [OUT]     # OUT defaults to docs/images
 """
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inventree_notify_plus.channels import DiscordChannel, EmailChannel, RenderContext, SlackChannel
 from inventree_notify_plus.channels.base import Destination
-from inventree_notify_plus.devtools.arguments import OneLineParser, writable_dir
+from inventree_notify_plus.devtools.arguments import OneLineParser, run_main, writable_dir
 from inventree_notify_plus.devtools.samples import HOSTILE, build_shortfall_notice, low_stock_notice
 from inventree_notify_plus.devtools.standalone import setup_django
 
@@ -276,11 +276,7 @@ def demo_output(tmp: Path) -> Path:
 
 def parse_args(argv: list[str] | None = None) -> Path:
     """The output folder, after checking that the tools this script needs are there."""
-    parser = OneLineParser(
-        prog="render_previews.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = OneLineParser(prog="render_previews.py", description=__doc__)
     parser.add_argument(
         "out",
         nargs="?",
@@ -303,6 +299,10 @@ def parse_args(argv: list[str] | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run_main(lambda: render(argv), prog="render_previews.py")
+
+
+def render(argv: list[str] | None) -> int:
     target = parse_args(argv)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
