@@ -1,15 +1,11 @@
-"""Notify Plus: InvenTree notifications by email, Slack and Discord.
+"""Notify Plus: InvenTree notifications by email (one per person, with consent), Slack and Discord.
 
-The flow of a notification, one module per stage:
-
-    notice.py        what happened (channel-neutral), built by inventree_notices.py
-    routing.py       which destinations receive it
-    outbox.py        a durable row per delivery, claimed and retried by the dispatcher
-    channels/        render and send one destination's message (email, Slack, Discord)
-    models.py        the outbox rows, which are also the delivery log
-
-Only plugin.py, inventree_notices.py, subscribers.py and api.py import InvenTree; the rest is
-plain Django so it is tested on every CI run without an InvenTree.
+An InvenTree notification becomes a channel-neutral notice (``notice.py``), routing decides its
+destinations (``routing.py``), the outbox stores a row per delivery and a dispatcher in InvenTree's
+worker claims, paces and retries them (``outbox.py``, ``models.py``: the rows are the delivery log),
+and a channel renders and sends each message (``channels/``). ``plugin.py`` is the InvenTree plugin;
+the modules that talk to InvenTree import it inside functions, so the rest is tested on every CI
+run without an InvenTree. The flow of one notice through every module: docs/architecture.md.
 """
 
-__version__ = "1.0.0"
+__version__ = "2.0.0"
