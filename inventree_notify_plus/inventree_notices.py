@@ -340,11 +340,11 @@ def generic_notice(target: Any, category: str, context: dict[str, Any]) -> Notic
     if target is not None and getattr(target, "pk", None) is not None and target is not part:
         facts.append(Fact(str(target._meta.verbose_name).capitalize(), str(target)))
     if part is not None and hasattr(part, "category"):
-        path, category_ids = _category_path(part)
+        _, category_ids = _category_path(part)
         scope = {"part_category_path": category_ids, "part": part.pk}
         facts.append(Fact("Part", _part_label(part)))
-        if path:
-            facts.append(Fact("Category", path))
+        if part.category is not None:  # as InvenTree's part email prints it
+            facts.append(Fact("Category", str(part.category.pathstring)))
         for label, attr in (
             ("Total stock", "total_stock"),
             ("Available", "available_stock"),
