@@ -24,8 +24,9 @@ Slack and Discord alike, alone or inside a digest; InvenTree's templates need li
 instances, render HTML only and one notification per mail. Capturing the facts keeps one
 escaping rule per channel (``escaping.py``, Django autoescape) for user text such as part
 names, lets a digest carry each notice's full table, and lets Slack and Discord show the same
-facts. The ring-2 test ``tests/ring2/test_template_emails.py`` renders InvenTree's template with
-the same context and checks, value by value, that our email carries each one.
+facts. The ring-2 test ``tests/ring2/test_template_emails.py`` captures the email InvenTree's
+own method renders for each of these categories and checks, value by value and row by row,
+that the email Notify Plus sends carries each one, alone and inside a digest.
 """
 
 from __future__ import annotations
