@@ -44,6 +44,8 @@ class Notice:
     ``uid`` is the stable identity of the event: the same InvenTree notification triggered twice
     yields the same uid, which the outbox uses so nothing is enqueued twice.
     ``scope`` carries what routing matches on (part category path, stock locations).
+    ``lines`` form a table (see ``channels.base.line_table``): the first column is each line's
+    title, headed ``line_heading`` (e.g. 'Part'), then one column per fact label.
     """
 
     uid: str
@@ -56,6 +58,7 @@ class Notice:
     lines: tuple[Line, ...] = ()
     object_ref: str = ""
     scope: dict[str, Any] = field(default_factory=dict)
+    line_heading: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise for storage in the outbox."""
@@ -65,7 +68,7 @@ class Notice:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Notice:
-        """Rebuild a notice stored by :meth:`to_dict`."""
+        """Rebuild a notice stored by :meth:`to_dict` (by this version or an older one)."""
         return cls(
             uid=data["uid"],
             category=data["category"],
@@ -84,6 +87,7 @@ class Notice:
             ),
             object_ref=data.get("object_ref", ""),
             scope=dict(data.get("scope", {})),
+            line_heading=data.get("line_heading", ""),
         )
 
 

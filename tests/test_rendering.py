@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 
 from inventree_notify_plus.channels import DiscordChannel, EmailChannel, RenderContext, SlackChannel
 from inventree_notify_plus.channels.base import Destination
 from inventree_notify_plus.devtools.received import slack_titles
+from inventree_notify_plus.devtools.samples import stale_stock_notice
 from inventree_notify_plus.escaping import discord_text, slack_text
+from inventree_notify_plus.notice import Notice
 
 from .conftest import EVIL, low_stock, shortfall
 
@@ -278,3 +281,136 @@ def test_discord_stays_inert_for_a_markup_name():
         f"• [Low stock: {escaped}](http://inventree.local/part/1/)\n"
         "• [Low stock: B](http://inventree.local/part/2/)"
     )
+
+
+# -- tables: stale stock (issue 15: never worse than InvenTree's own email) ------------------
+
+STALE_COLUMNS = [
+    "Part",
+    "Location",
+    "Quantity",
+    "Batch",
+    "Serial Number",
+    "Expiry Date",
+    "Days Until Expiry",
+]
+
+
+class _Tables(HTMLParser):
+    """Every <table> of an HTML mail as rows of cell texts, with the links of each row."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tables: list[list[tuple[list[str], list[str]]]] = []
+        self._cell: list[str] | None = None
+        self._row: tuple[list[str], list[str]] | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self._row = ([], [])
+            self.tables[-1].append(self._row)
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "a" and self._row is not None:
+            self._row[1].append(dict(attrs)["href"])
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row[0].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _stale_table(html: str) -> list[tuple[list[str], list[str]]]:
+    tables = [t for t in _Tables(html).tables if t and t[0][0] == STALE_COLUMNS]
+    assert len(tables) == 1, "one stale-stock table with InvenTree's seven columns"
+    return tables[0]
+
+
+def _assert_stale_rows(notice: Notice, message: dict) -> None:
+    """Every item's seven values, in order, in one HTML row and one plain-text row."""
+    rows = _stale_table(message["html"])[1:]
+    assert len(rows) == len(notice.lines)
+    text_rows = [ln for ln in message["text"].splitlines() if ln.count(" | ") == 6]
+    assert [c.strip() for c in text_rows[0].split(" | ")] == STALE_COLUMNS
+    for line, (cells, links), text_row in zip(notice.lines, rows, text_rows[1:], strict=True):
+        expected = [line.title, *(f.value for f in line.facts)]
+        assert cells == expected
+        assert links == [line.link]
+        assert [c.strip() for c in text_row.split(" | ")] == expected
+        assert f"\n    {line.link}\n" in message["text"]
+
+
+def test_stale_stock_email_is_a_table_of_all_seven_columns():
+    notice = stale_stock_notice("M3 screw", 3)
+    message = EmailChannel(CTX).render(ALICE, [notice])
+    _assert_stale_rows(notice, message)
+    assert message["subject"] == "[Workshop] Stale stock: 3 items approaching expiry"
+    assert "You have 3 stock items approaching their expiry dates" in message["text"]
+    assert "Expired 2 days ago" in message["html"] and "SN-1" in message["html"]
+
+
+def test_stale_stock_table_survives_a_digest():
+    stale = stale_stock_notice("M3 screw", 2)
+    message = EmailChannel(CTX).render(ALICE, [low_stock("A", 1), stale, shortfall()])
+    assert message["subject"] == (
+        "[Workshop] 3 notifications: Low stock (1), Stale stock (1), Build order shortfall (1)"
+    )
+    _assert_stale_rows(stale, message)
+    # the build order's short lines are a table too, under InvenTree's headings
+    tables = _Tables(message["html"]).tables
+    assert [t[0][0] for t in tables if "Required" in t[0][0]] == [["Part", "Required", "Available"]]
+
+
+def test_stale_stock_hostile_part_name_stays_data_everywhere():
+    notice = stale_stock_notice(EVIL, 2)
+    message = EmailChannel(CTX).render(ALICE, [notice])
+    assert "&lt;!channel&gt;" in message["html"] and "<!channel>" not in message["html"]
+    assert _stale_table(message["html"])[1][0][0] == EVIL  # shown literally
+    assert EVIL in message["text"]
+    single = SlackChannel(CTX).render(SLACK, [notice])
+    for text in _mrkdwn_texts(single):
+        assert "<!channel>" not in text
+    assert f"{EVIL}: Location Store/Shelf 1" in blocks_text(single)  # plain_text: literal
+    digest = SlackChannel(CTX).render(SLACK, [notice, low_stock("B", 2)])
+    assert not any("<!channel>" in t for t in _mrkdwn_texts(digest))
+    assert f"◦ {slack_text(EVIL)}: Location Store/Shelf 1" in blocks_text(digest)
+    discord = DiscordChannel(CTX).render(DISCORD, [notice])["embeds"][0]
+    assert discord["fields"][-2]["name"] == discord_text(EVIL)
+    assert "@everyone" not in json.dumps(discord)
+
+
+def test_slack_and_discord_show_each_stale_item_compactly():
+    notice = stale_stock_notice("M3 screw", 2)
+    slack = blocks_text(SlackChannel(CTX).render(SLACK, [notice]))
+    assert (
+        "Part 2: Location Store/Shelf 2, Quantity 10 pcs, Batch B-002, Expiry Date 2030-01-02, "
+        "Days Until Expiry Expired 2 days ago"
+    ) in slack
+    assert "Serial Number -" not in slack  # an empty value is left out, not shown as '-'
+    fields = DiscordChannel(CTX).render(DISCORD, [notice])["embeds"][0]["fields"]
+    assert fields[-1] == {
+        "name": "Part 2",
+        "value": "Location Store/Shelf 2, Quantity 10 pcs, Batch B-002, Expiry Date 2030-01-02, "
+        "Days Until Expiry Expired 2 days ago",
+        "inline": False,
+    }
+
+
+def test_notices_stored_before_tables_still_render():
+    stored = shortfall().to_dict()
+    assert stored["line_heading"] == "Part"
+    del stored["line_heading"]  # a notice queued by the previous version
+    old = Notice.from_dict(stored)
+    assert old.line_heading == "" and old.lines == shortfall().lines
+    message = EmailChannel(CTX).render(ALICE, [old])
+    assert ["Item", "Required", "Available"] in [t[0][0] for t in _Tables(message["html"]).tables]
+    assert Notice.from_dict(stale_stock_notice().to_dict()) == stale_stock_notice()

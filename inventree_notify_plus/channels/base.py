@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ..notice import Notice
+from ..notice import Line, Notice
 
 
 class Outcome(StrEnum):
@@ -142,8 +142,14 @@ _CATEGORY_LABELS = {
     "notify_plus.low_stock_recovered": "Stock recovered",
     "build.stock_required": "Build order shortfall",
     "build.overdue_build_order": "Build order overdue",
+    "build.completed": "Build order completed",
     "stock.notify_stale_stock": "Stale stock",
     "purchase_order.items_received": "Items received",
+    "return_order.items_received": "Items received",
+    "order.overdue_purchase_order": "Purchase order overdue",
+    # InvenTree raises overdue return orders under the sales order category too.
+    "order.overdue_sales_order": "Sales or return order overdue",
+    "part.notification": "Part changed",
 }
 
 
@@ -153,3 +159,59 @@ def category_label(category: str) -> str:
         return _CATEGORY_LABELS[category]
     tail = category.rsplit(".", 1)[-1]
     return tail.replace("_", " ").strip().capitalize() or "Notification"
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One line of a notice as table cells: its title (linked if it has a link), then values."""
+
+    title: str
+    link: str
+    cells: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LineTable:
+    """A notice's lines as a table: column headings and one row per line."""
+
+    columns: tuple[str, ...]
+    rows: tuple[TableRow, ...]
+
+
+def line_table(notice: Notice) -> LineTable | None:
+    """The lines of ``notice`` as a table, or None without lines.
+
+    The first column holds the line titles (headed ``notice.line_heading``, else 'Item'); then a
+    column per fact label, in the order labels first appear. A line without a fact shows '-'.
+    """
+    if not notice.lines:
+        return None
+    labels: list[str] = []
+    for line in notice.lines:
+        labels += [f.label for f in line.facts if f.label not in labels]
+    columns = (notice.line_heading or "Item", *(_heading(label) for label in labels))
+    return LineTable(columns=columns, rows=tuple(_row(line, labels) for line in notice.lines))
+
+
+def _heading(label: str) -> str:
+    return label[:1].upper() + label[1:]
+
+
+def _row(line: Line, labels: list[str]) -> TableRow:
+    values = {f.label: f.value for f in line.facts}
+    return TableRow(line.title, line.link, tuple(values.get(label, "-") for label in labels))
+
+
+def compact_facts(line: Line) -> str:
+    """'required 50, available 12': a line's facts in one run, those without a value left out.
+
+    Slack and Discord show a table row this way; a stale item without batch or serial number
+    then reads 'Location A, Quantity 5, Expiry Date ...' instead of 'Batch -, Serial Number -'.
+    """
+    return ", ".join(f"{f.label} {f.value}" for f in line.facts if f.value not in ("", "-"))
+
+
+def compact_line(line: Line) -> str:
+    """'Resistor 10k: required 50, available 12'."""
+    facts = compact_facts(line)
+    return f"{line.title}: {facts}" if facts else line.title

@@ -16,7 +16,16 @@ from discord_webhook import DiscordEmbed, DiscordWebhook
 from ..escaping import discord_text, truncate
 from ..notice import Notice, Severity
 from ..redaction import scrub
-from .base import Channel, Destination, RateLimit, SendResult, category_label, digest_headline
+from .base import (
+    Channel,
+    Destination,
+    RateLimit,
+    SendResult,
+    category_label,
+    compact_facts,
+    compact_line,
+    digest_headline,
+)
 
 # Embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 MAX_TITLE = 256
@@ -74,10 +83,7 @@ class DiscordChannel(Channel):
             embed.set_url(notice.link)
         budget = MAX_MESSAGE_CHARS - 400 - len(embed.title or "") - len(embed.description or "")
         fields = [(f.label, f.value, True) for f in notice.facts]
-        fields += [
-            (line.title, ", ".join(f"{f.label} {f.value}" for f in line.facts) or "-", False)
-            for line in notice.lines
-        ]
+        fields += [(line.title, compact_facts(line) or "-", False) for line in notice.lines]
         room = MAX_FIELDS
         for index, (name, value, inline) in enumerate(fields):
             name = truncate(discord_text(name), MAX_FIELD_NAME)
@@ -113,8 +119,7 @@ class DiscordChannel(Channel):
             title = discord_text(truncate(notice.title, 120))
             line = f"• [{title}]({notice.link})" if notice.link else f"• {title}"
             for item in notice.lines[:DIGEST_SUBLINES]:
-                facts = ", ".join(f"{f.label} {f.value}" for f in item.facts)
-                line += f"\n  ◦ {discord_text(truncate(f'{item.title}: {facts}', 120))}"
+                line += f"\n  ◦ {discord_text(truncate(compact_line(item), 120))}"
             if len(notice.lines) > DIGEST_SUBLINES:
                 line += f"\n  ◦ … and {len(notice.lines) - DIGEST_SUBLINES} more lines"
             if len(line) + 1 > budget:

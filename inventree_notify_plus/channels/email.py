@@ -20,7 +20,15 @@ from django.template import Context, Engine
 
 from ..notice import Notice, Severity
 from ..redaction import mask_email
-from .base import Channel, Destination, SendResult, category_label, digest_headline
+from .base import (
+    Channel,
+    Destination,
+    LineTable,
+    SendResult,
+    category_label,
+    digest_headline,
+    line_table,
+)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "notify_plus"
 
@@ -28,6 +36,9 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "notify_pl
 # app (app integration off) and whatever InvenTree's template settings are. Autoescape on.
 _engine = Engine(dirs=[str(TEMPLATE_DIR)], autoescape=True)
 _text_engine = Engine(dirs=[str(TEMPLATE_DIR)], autoescape=False)
+
+# Plain-text tables pad a column to its widest cell, up to this many characters.
+TEXT_COLUMN_WIDTH = 40
 
 _SEVERITY_COLOUR = {
     Severity.INFO: "#3498db",
@@ -73,14 +84,18 @@ class EmailChannel(Channel):
         self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
     ) -> dict[str, Any]:
         """Subject, plain text and HTML for one recipient."""
-        items = [
-            {
-                "notice": n,
-                "label": category_label(n.category),
-                "colour": _SEVERITY_COLOUR[n.severity],
-            }
-            for n in notices[: self.max_items]
-        ]
+        items = []
+        for n in notices[: self.max_items]:
+            table = line_table(n)
+            items.append(
+                {
+                    "notice": n,
+                    "label": category_label(n.category),
+                    "colour": _SEVERITY_COLOUR[n.severity],
+                    "table": table,
+                    "text_table": text_table(table) if table else "",
+                }
+            )
         ctx = {
             "items": items,
             "more": max(0, len(notices) - self.max_items),
@@ -132,6 +147,28 @@ class EmailChannel(Channel):
         """After an error the connection may be broken: the next mail opens a fresh one."""
         with suppress(Exception):  # a broken connection may fail to close; it is dropped
             self._shared.close()
+
+
+def text_table(table: LineTable, indent: str = "  ") -> str:
+    """A notice's lines for the plain-text part: a header, then a row per line, its link below.
+
+    Columns are separated by ' | ' and padded to their widest cell (up to TEXT_COLUMN_WIDTH),
+    so a mail client with a fixed-width font shows them aligned; no value is ever cut.
+    """
+    grid = [table.columns] + [(row.title, *row.cells) for row in table.rows]
+    widths = [min(TEXT_COLUMN_WIDTH, max(len(r[i]) for r in grid)) for i in range(len(grid[0]))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return (
+            indent + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+        ).rstrip()
+
+    out = [line(table.columns), indent + "-+-".join("-" * w for w in widths)]
+    for row, cells in zip(table.rows, grid[1:], strict=True):
+        out.append(line(cells))
+        if row.link:
+            out.append(f"{indent}  {row.link}")
+    return "\n".join(out)
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

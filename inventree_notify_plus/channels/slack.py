@@ -19,7 +19,15 @@ from slack_sdk.webhook import WebhookClient
 from ..escaping import slack_text, truncate
 from ..notice import Line, Notice, Severity
 from ..redaction import scrub
-from .base import Channel, Destination, RateLimit, SendResult, category_label, digest_headline
+from .base import (
+    Channel,
+    Destination,
+    RateLimit,
+    SendResult,
+    category_label,
+    compact_line,
+    digest_headline,
+)
 
 # Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks).
 MAX_BLOCKS = 50
@@ -207,9 +215,8 @@ class SlackChannel(Channel):
 
 
 def _line_text(line: Line) -> str:
-    """'Resistor 10k: required 50, available 12'."""
-    facts = ", ".join(f"{f.label} {f.value}" for f in line.facts)
-    return f"{line.title}: {facts}" if facts else line.title
+    """'Resistor 10k: required 50, available 12' (empty values left out)."""
+    return compact_line(line)
 
 
 def classify_slack_response(status: int, body: str, headers: dict[str, Any]) -> SendResult:

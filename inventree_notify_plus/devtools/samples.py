@@ -53,4 +53,36 @@ def build_shortfall_notice(reference: str = "BO-0042", short_title: str = "M3 x 
                 short_title, f"{SITE}/web/part/12", (Fact("required", "20"), Fact("available", "3"))
             ),
         ),
+        line_heading="Part",
+    )
+
+
+def stale_stock_notice(part_name: str = "M3 screw", items: int = 2) -> Notice:
+    """A stale-stock notice like ``stock.notify_stale_stock``: one row per item near expiry."""
+    rows = []
+    for n in range(1, items + 1):
+        expired = n % 2 == 0
+        rows.append(
+            Line(
+                part_name if n == 1 else f"Part {n}",
+                f"{SITE}/web/stock/item/{n}",
+                (
+                    Fact("Location", f"Store/Shelf {n}"),
+                    Fact("Quantity", f"{n * 5} pcs"),
+                    Fact("Batch", f"B-{n:03d}"),
+                    Fact("Serial Number", "-" if n > 1 else "SN-1"),
+                    Fact("Expiry Date", f"2030-01-{n:02d}"),
+                    Fact("Days Until Expiry", f"Expired {n} days ago" if expired else f"{n} days"),
+                ),
+            )
+        )
+    return Notice(
+        uid=stable_uid("stale", part_name, items),
+        category="stock.notify_stale_stock",
+        title=f"Stale stock: {items} items approaching expiry",
+        summary=f"You have {items} stock items approaching their expiry dates",
+        severity=Severity.CRITICAL if items > 1 else Severity.WARNING,
+        facts=(Fact("Items", str(items)), Fact("Earliest expiry", "2030-01-01")),
+        lines=tuple(rows),
+        line_heading="Part",
     )
