@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .inventree_notices import LOW_STOCK, RECOVERED
+from .plugin_settings import TRUE
 
 logger = logging.getLogger("inventree")
 
@@ -61,7 +62,6 @@ _LEGACY = {"true": INHERIT, "1": INHERIT, "false": OFF, "0": OFF}
 V1_HANDOVER_MARK = "_EMAIL_HANDED_OVER"
 # Switching one of these off stops Notify Plus emailing: what it holds goes out at once.
 STOP_EMAIL_SETTINGS = ("NOTIFICATIONS_ENABLE", "EMAIL_ENABLE")
-_TRUE = ("true", "1", "yes", "on", "y")
 
 
 def switched_off(category: str, settings: Mapping[str, Any]) -> bool:
@@ -259,7 +259,7 @@ def _config_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
 def _setting_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
     if kwargs.get("raw") or instance.key not in STOP_EMAIL_SETTINGS:
         return
-    if str(instance.value).strip().lower() in _TRUE:
+    if str(instance.value).strip().lower() in TRUE:
         return
     if getattr(instance.plugin, "key", None) != SLUG:
         return
