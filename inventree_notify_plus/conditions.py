@@ -2,12 +2,16 @@
 
 InvenTree repeats a low-stock notice every 24 hours while the stock stays low; Notify Plus
 announces the start of the condition once, and (if the admin wants) its end.
+
+A condition silences repeats only while its end can be seen. When it cannot (see
+``recovery.episode_bound``), it lasts at most ``max_age``: the next notice after that starts
+a new episode and is announced, so a part is never kept silent for good.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -15,8 +19,16 @@ from django.utils import timezone
 from .models import Condition
 
 
-def begin(key: str, detail: dict | None = None, now: datetime | None = None) -> tuple[str, bool]:
+def begin(
+    key: str,
+    detail: dict | None = None,
+    now: datetime | None = None,
+    max_age: timedelta | None = None,
+) -> tuple[str, bool]:
     """Start (or find) a condition. Returns its episode id and whether it is new.
+
+    ``max_age``: an active condition at least this old counts as ended (a new episode starts);
+    None: it lasts until :func:`end`.
 
     Insert-or-lock without savepoints: ``INSERT ... ON CONFLICT DO NOTHING`` (a racing insert
     waits for the winner's commit and yields), then the row is read under ``select_for_update``;
@@ -25,12 +37,14 @@ def begin(key: str, detail: dict | None = None, now: datetime | None = None) -> 
     """
     now = now or timezone.now()
     if transaction.get_connection().in_atomic_block:
-        return _begin(key, detail, now)
+        return _begin(key, detail, now, max_age)
     with transaction.atomic():
-        return _begin(key, detail, now)
+        return _begin(key, detail, now, max_age)
 
 
-def _begin(key: str, detail: dict | None, now: datetime) -> tuple[str, bool]:
+def _begin(
+    key: str, detail: dict | None, now: datetime, max_age: timedelta | None
+) -> tuple[str, bool]:
     token = uuid.uuid4().hex
     fresh = {**(detail or {}), "ended": False, "episode": token}
     Condition.objects.bulk_create(
@@ -39,7 +53,8 @@ def _begin(key: str, detail: dict | None, now: datetime) -> tuple[str, bool]:
     row = Condition.objects.select_for_update().get(key=key)
     if row.detail.get("episode") == token:
         return now.isoformat(), True
-    if not row.detail.get("ended"):
+    expired = max_age is not None and now - row.since >= max_age
+    if not row.detail.get("ended") and not expired:
         return row.since.isoformat(), False
     row.since = now
     row.detail = fresh

@@ -2,6 +2,10 @@
 
 Keys, not addresses, are stored: a webhook URL is a secret that may be rotated, and a user may
 change their address or be deactivated between the notice and the send.
+
+A queued email resolves whether or not *Email* is still on: it was taken from InvenTree's own
+email, so it is owed to its recipient (see ``email_consent``); switching Email off sends it
+at once instead of skipping it.
 """
 
 from __future__ import annotations
@@ -31,8 +35,6 @@ class SettingsDirectory:
                 return Skip(f"the {kind} destination '{rest}' is no longer configured")
             return Destination(kind, key, dest.url, f"{kind} '{dest.name}' ({mask_url(dest.url)})")
         if kind == "email":
-            if not self.config.email_enabled:
-                return Skip("email delivery was turned off")
             try:
                 user = get_user_model().objects.get(pk=int(rest.rsplit(":", 1)[-1]))
             except (ValueError, get_user_model().DoesNotExist):
@@ -57,7 +59,7 @@ class SettingsDirectory:
         ids = {}
         for key in keys:
             kind, _, rest = key.partition(":")
-            if kind == "email" and self.config.email_enabled and rest.rsplit(":", 1)[-1].isdigit():
+            if kind == "email" and rest.rsplit(":", 1)[-1].isdigit():
                 ids[key] = int(rest.rsplit(":", 1)[-1])
         users = get_user_model().objects.in_bulk(set(ids.values()))
         found: dict[str, Destination | Skip] = {}

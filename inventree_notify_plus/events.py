@@ -1,9 +1,10 @@
 """InvenTree events Notify Plus listens to (InvenTree edge; needs event integration).
 
-- stock and part changes may end a low-stock condition (``recovery``);
+- stock and part changes may end a low-stock condition, a deleted part ends it (``recovery``);
 - a new build order is checked for short parts at once, as InvenTree's documentation says
   (InvenTree 1.5 itself checks only when the build is issued; the notice's identity is the
-  build order, so issuing it later does not announce the same shortfall again).
+  build order, so issuing it later does not announce the same shortfall again). Not while
+  the master switch is off: the check is Notify Plus's addition, and the switch stops it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ BUILD_CREATED = "build_build.created"
 
 def wanted(event: str) -> bool:
     """The events :func:`handle` acts on."""
-    return event == BUILD_CREATED or event.startswith(("stock_stockitem.", "part_part.saved"))
+    return event == BUILD_CREATED or event.startswith(
+        ("stock_stockitem.", "part_part.saved", "part_part.deleted")
+    )
 
 
 def handle(plugin: Any, event: str, kwargs: dict) -> None:
     """Act on one event (runs in InvenTree's worker)."""
     if event == BUILD_CREATED:
-        check_new_build(kwargs.get("id"))
+        if plugin.current_settings()["NOTIFICATIONS_ENABLE"]:
+            check_new_build(kwargs.get("id"))
         return
     if not plugin.outbox_ready():
         return

@@ -3,6 +3,10 @@
 InvenTree calls every notification method for one notification, its own email method
 included; both that method's guard (``email_consent``) and the plugin's ``send_notification``
 ask for the intake of the same call, so it runs once and both act on the same outcome.
+
+The whole intake (every read of settings, readiness and recipients included) runs in one
+savepoint: InvenTree calls it inside its own transaction, and on PostgreSQL an error there
+would otherwise abort that transaction, and InvenTree's own email in the same call with it.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import conditions, inventree_notices, outbox, routing
+from . import conditions, email_consent, inventree_notices, outbox, routing
 from .inventree_notices import LOW_STOCK, category_name
 from .recipients import recipients_for
+from .recovery import episode_bound
 from .tasks import offload, request_drain
 
 logger = logging.getLogger("inventree")
@@ -36,12 +41,16 @@ class Intake:
 
 
 NOTHING = Intake()
+# A switch stops the notification: nobody is emailed (InvenTree's email skips everyone).
+SWITCHED_OFF = Intake(delivered=False, owns_email=True)
 
 
 def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) -> Intake:
     """Queue the deliveries of one notification (never raises for a missing table)."""
     settings = plugin.current_settings()
     name = category_name(category)
+    if email_consent.switched_off(name, settings):
+        return SWITCHED_OFF
     if not plugin.handles(name, settings):
         return NOTHING
     plugin.log_warnings_once(settings)
@@ -54,7 +63,9 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
     with transaction.atomic():
         episode = ""
         if name == LOW_STOCK and part is not None:
-            episode, new = conditions.begin(f"low_stock:part:{part.pk}", {"part": part.pk}, now=now)
+            episode, new = conditions.begin(
+                f"low_stock:part:{part.pk}", {"part": part.pk}, now=now, max_age=episode_bound()
+            )
             if not new:
                 logger.info(
                     "Notify Plus: part %s still low since %s, not repeated", part.pk, episode
@@ -102,14 +113,16 @@ def accept_once(plugin: Any, target: Any, category: Any, users: list, context: d
 
     One ``trigger_notification`` call hands the same context object, category, target and
     users to every method; a failure means Notify Plus answers for nothing, so InvenTree's own
-    email still goes out.
+    email still goes out (the savepoint rolls back whatever the intake did, so InvenTree's
+    transaction stays usable).
     """
     key = (category_name(category), frozenset(u.pk for u in users if u is not None))
     slot = getattr(_last, "slot", None)
     if slot is not None and slot[0] is context and slot[1] is target and slot[2] == key:
         return slot[3]
     try:
-        outcome = accept(plugin, target, category, users, context) if _active() else NOTHING
+        with transaction.atomic():  # a savepoint inside InvenTree's transaction
+            outcome = accept(plugin, target, category, users, context) if _active() else NOTHING
     except Exception:
         logger.exception("Notify Plus: could not queue '%s'; InvenTree's email sends it", key[0])
         outcome = NOTHING

@@ -1,6 +1,10 @@
 """Database tables of the plugin: the outbox (which is also the delivery log) and pacing state.
 
 Installed by InvenTree when the admin enables app integration (``ENABLE_PLUGINS_APP``).
+
+Each model names its app: the worker must be able to send the email Notify Plus still holds
+after the plugin was deactivated (``tasks.flush_email``), when InvenTree no longer lists the
+app in ``INSTALLED_APPS`` and an import without an explicit app label would fail.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+APP_LABEL = "inventree_notify_plus"
 
 
 class NoticeRecord(models.Model):
@@ -23,6 +29,7 @@ class NoticeRecord(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        app_label = APP_LABEL
         verbose_name = _("Notify Plus notice")
 
     def __str__(self) -> str:
@@ -77,6 +84,7 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        app_label = APP_LABEL
         verbose_name = _("Notify Plus delivery")
         verbose_name_plural = _("Notify Plus deliveries")
         # The drain reads only pending rows: partial indexes stay small however many rows
@@ -125,6 +133,9 @@ class DestinationState(models.Model):
     last_sent_at = models.DateTimeField(null=True, blank=True)
     blocked_until = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        app_label = APP_LABEL
+
     def __str__(self) -> str:
         return self.destination
 
@@ -139,6 +150,9 @@ class Lease(models.Model):
     holder = models.CharField(max_length=32, blank=True)
     until = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        app_label = APP_LABEL
+
     def __str__(self) -> str:
         return self.name
 
@@ -149,6 +163,9 @@ class Condition(models.Model):
     key = models.CharField(max_length=100, unique=True)
     since = models.DateTimeField(default=timezone.now)
     detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        app_label = APP_LABEL
 
     def __str__(self) -> str:
         return self.key
@@ -169,6 +186,7 @@ class LocationSubscription(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        app_label = APP_LABEL
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "location_id"], name="notifyplus_one_sub_per_location"

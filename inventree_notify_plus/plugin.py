@@ -44,6 +44,13 @@ logger = logging.getLogger("inventree")
 # InvenTree's email method skips the recipients Notify Plus answers for, decided per
 # notification while this code is loaded (see email_consent: nothing is written to InvenTree).
 email_consent.guard_core_email()
+# Activation (the 1.0 hand-back) and whatever stops Notify Plus emailing (the email it holds
+# goes out at once): seen in every process that loads the package, active or not.
+email_consent.watch_plugin_state()
+
+BACK_TO_INVENTREE = _(
+    "To go back to InvenTree's own email, deactivate the plugin (Settings > Plugins)."
+)
 
 NEEDS = _(
     "Needs InvenTree's global settings (Settings > Plugins): 'Enable app integration' and its "
@@ -119,9 +126,12 @@ class NotifyPlusPlugin(
         "NOTIFICATIONS_ENABLE": {
             "name": _("Send notifications"),
             "description": _(
-                "Master switch. Off: Notify Plus sends nothing and InvenTree's own methods (its "
-                "email included) work as without the plugin. "
+                "Master switch (InvenTree's 'Enable notifications'). Off: nothing is sent by "
+                "email (InvenTree's own included), Slack or Discord; the bell still shows "
+                "notices, and email already queued goes out at once. "
             )
+            + BACK_TO_INVENTREE
+            + " "
             + NEEDS,
             "default": True,
             "validator": bool,
@@ -129,9 +139,11 @@ class NotifyPlusPlugin(
         "NOTIFICATIONS_LOW_STOCK": {
             "name": _("Low stock notices"),
             "description": _(
-                "Announce parts whose stock falls below their minimum, once while it stays low. "
-                "Off: low-stock notices are left to InvenTree's own methods (its email included)."
-            ),
+                "Announce parts whose stock falls below their minimum, once while it stays low "
+                "(InvenTree's 'Enable low stock notifications'). Off: no low-stock notice by "
+                "email (InvenTree's own included), Slack or Discord; the bell still shows them. "
+            )
+            + BACK_TO_INVENTREE,
             "default": True,
             "validator": bool,
         },
@@ -169,9 +181,9 @@ class NotifyPlusPlugin(
                 "chose ('Notify Plus: email me', which starts from their 'Allow email "
                 "notifications'). For each notification Notify Plus has queued, InvenTree's "
                 "built-in email skips those recipients, so it arrives once. Nothing in InvenTree's "
-                "settings is changed: turn this or the plugin off, or remove it, and InvenTree's "
-                "email is back from the next notification. While Notify Plus's tables are "
-                "missing, InvenTree's email is used."
+                "settings is changed. Off, or the plugin deactivated: InvenTree's email is back "
+                "from the next notification, and email Notify Plus still holds (digests) goes out "
+                "at once. While Notify Plus's tables are missing, InvenTree's email is used."
             ),
             "default": True,
             "validator": bool,

@@ -12,7 +12,7 @@ import pkgutil
 from dataclasses import dataclass
 
 from django.apps import apps
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.db.migrations.recorder import MigrationRecorder
 
 APP_LABEL = "inventree_notify_plus"
@@ -80,7 +80,9 @@ def check() -> Readiness:
     if not apps.is_installed(APP_LABEL):
         return Readiness(app_installed=False)
     try:
-        applied = MigrationRecorder(connection).applied_migrations()
+        # its own savepoint: on PostgreSQL a failed read would abort the caller's transaction
+        with transaction.atomic():
+            applied = MigrationRecorder(connection).applied_migrations()
     except DatabaseError:
         applied = {}
     pending = tuple(n for n in migration_names() if (APP_LABEL, n) not in applied)

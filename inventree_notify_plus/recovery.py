@@ -1,31 +1,66 @@
-"""The end of a low-stock condition: noticed from stock events or the sweep (InvenTree edge)."""
+"""The end of a low-stock condition: noticed from stock events or the sweep (InvenTree edge).
+
+Seeing the end needs event integration (stock and part events) or schedule integration (the
+minutely sweep checks every active condition). Without either, nothing can end a condition,
+so it is bounded instead (:func:`episode_bound`): it silences repeats for less than InvenTree's
+own 24-hour repeat, so each of InvenTree's daily low-stock notices is announced, as InvenTree
+itself would. A condition whose part was deleted ends without an announcement (the
+``part_part.deleted`` event, or the sweep finding the part gone).
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from . import conditions, inventree_notices, outbox, routing
+from . import conditions, email_consent, inventree_notices, outbox, routing
+from .inventree_notices import RECOVERED
 from .recipients import recipients_for
 from .tasks import request_drain
+
+# Less than InvenTree's 24-hour memory, after which it sends the same low-stock notice again.
+UNOBSERVED_EPISODE = timedelta(hours=23)
+PREFIX = "low_stock:part:"
+
+
+def observable() -> bool:
+    """Whether the end of a low-stock condition can be seen (event or schedule integration)."""
+    from common.settings import get_global_setting
+
+    return bool(
+        get_global_setting("ENABLE_PLUGINS_EVENTS", False)
+        or get_global_setting("ENABLE_PLUGINS_SCHEDULE", False)
+    )
+
+
+def episode_bound() -> timedelta | None:
+    """How long a low-stock condition may silence repeats: for good while its end can be seen."""
+    return None if observable() else UNOBSERVED_EPISODE
 
 
 def check_recovery(plugin: Any, event: str = "", kwargs: dict | None = None) -> None:
     """End low-stock conditions whose part is no longer low.
 
     With an event: only the part it touched; without: every active condition (the sweep's
-    fallback when event integration is off).
+    fallback when event integration is off). A deleted part's condition ends unannounced.
     """
     from part.models import Part
 
-    active = {c.key for c in conditions.active("low_stock:part:")}
+    active = {c.key for c in conditions.active(PREFIX)}
     if not active:
         return
     kwargs = kwargs or {}
+    if event == "part_part.deleted":
+        conditions.end(f"{PREFIX}{int(kwargs.get('id', 0))}")
+        return
     if not event:
         part_ids = {int(k.rsplit(":", 1)[-1]) for k in active}
+        there = set(Part.objects.filter(pk__in=part_ids).values_list("pk", flat=True))
+        for gone in part_ids - there:
+            conditions.end(f"{PREFIX}{gone}")
     elif event.startswith("part_part."):
         part_ids = {int(kwargs.get("id", 0))}
     else:
@@ -35,13 +70,16 @@ def check_recovery(plugin: Any, event: str = "", kwargs: dict | None = None) -> 
         part_ids = {item.part_id} if item is not None else set()
     for part in Part.objects.filter(pk__in=part_ids):
         for p in part.get_ancestors(include_self=True):
-            key = f"low_stock:part:{p.pk}"
+            key = f"{PREFIX}{p.pk}"
             if key in active and not p.is_part_low_on_stock():
                 announce_recovery(plugin, p, key)
 
 
 def announce_recovery(plugin: Any, part: Any, key: str) -> None:
-    """End the condition; announce it if the admin turned recovery notices on."""
+    """End the condition; announce it if the admin turned recovery notices on.
+
+    Not announced while a switch stops low-stock notices (the master switch included).
+    """
     from InvenTree.helpers_model import construct_absolute_url
     from users.permissions import check_user_permission
 
@@ -52,6 +90,8 @@ def announce_recovery(plugin: Any, part: Any, key: str) -> None:
         if not conditions.end(key):
             return
         if not settings["NOTIFICATIONS_RECOVERY"]:
+            return
+        if email_consent.switched_off(RECOVERED, settings):
             return
         since = conditions.Condition.objects.get(key=key).since.isoformat()
         notice = inventree_notices.low_stock_notice(

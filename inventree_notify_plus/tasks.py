@@ -261,3 +261,121 @@ def send_best_effort(notice_data: dict, planned: list[dict]) -> None:
         logger.info(
             "Notify Plus (best effort): %s -> %s: %s", plan["label"], result.outcome, result.detail
         )
+
+
+# -- the final email: Notify Plus stopped emailing ---------------------------------------------
+
+FLUSH_TASK = "inventree_notify_plus.tasks.flush_email"
+FLUSH_SCHEDULE = "notify-plus.flush"
+
+
+def flush_email(budget_seconds: float = DRAIN_BUDGET) -> int:
+    """Send every email Notify Plus holds now: one final digest per recipient.
+
+    Queued when Notify Plus stops emailing (deactivated, *Email* or *Send notifications*
+    switched off; the rule is in ``email_consent``). Email rows only, all made due now
+    (digests, quiet hours); Slack and Discord keep their schedule. Needs no plugin instance and
+    no app registration, so a worker whose registry no longer has the plugin active runs it
+    too. Rows are claimed like any drain's, so a drain running beside it never sends one twice.
+    What fails is retried by the retry policy: while the plugin is inactive (no drain runs) a
+    one-off schedule brings this task back when the retry is due. Returns how many were sent.
+    """
+    from django.db.models import Min
+    from django.utils import timezone
+
+    from .models import Delivery
+    from .outbox import DispatchReport
+
+    if not _outbox_tables():
+        return 0
+    now = timezone.now()
+    pending = Delivery.objects.filter(channel="email", status=Delivery.Status.PENDING)
+    pending.filter(due_at__gt=now).update(due_at=now)
+    dispatcher = _email_dispatcher()
+    dispatcher.recover_stale(now)
+    report = DispatchReport()
+    deadline = dispatcher.timer() + task_budget(budget_seconds)
+    while dispatcher.dispatch_batch("email", report, deadline):
+        pass
+    if report.messages or report.failed or report.skipped:
+        logger.info(
+            "Notify Plus: final email: %s message(s), %s sent, %s retrying, %s failed, %s skipped",
+            report.messages,
+            report.sent,
+            report.retried,
+            report.failed,
+            report.skipped,
+        )
+    left = pending.aggregate(m=Min("due_at"))["m"]
+    if left is not None:
+        if _active_in_database():
+            wake_at(left)  # the plugin's own drain sends email whatever the switches say
+        else:
+            schedule_flush(left)
+    return report.sent
+
+
+def _outbox_tables() -> bool:
+    """Whether the outbox exists (its app may be unregistered: the plugin is inactive)."""
+    from django.db import connection
+
+    from .models import Delivery
+
+    return Delivery._meta.db_table in connection.introspection.table_names()
+
+
+def _active_in_database() -> bool:
+    from plugin.models import PluginConfig
+
+    return PluginConfig.objects.filter(key="notify-plus", active=True).exists()
+
+
+def _stored_int(key: str, default: int) -> int:
+    """A plugin setting read without the plugin instance (the registry may not have it)."""
+    from plugin.models import PluginSetting
+
+    raw = PluginSetting.objects.filter(plugin__key="notify-plus", key=key).values_list(
+        "value", flat=True
+    )
+    try:
+        return int(raw[0]) if raw else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _email_dispatcher() -> Any:
+    """A dispatcher for email only: every user resolved, no grouping wait."""
+    from InvenTree.helpers_email import get_email_for_user
+
+    from .directory import SettingsDirectory
+    from .outbox import Dispatcher, RetryPolicy
+    from .routing import RoutingConfig
+
+    policy = RetryPolicy(
+        max_attempts=max(1, _stored_int("RETRY_MAX_ATTEMPTS", 10)),
+        max_age=timedelta(hours=max(1, _stored_int("RETRY_MAX_HOURS", 24))),
+    )
+    return Dispatcher(
+        directory=SettingsDirectory(RoutingConfig(), get_email_for_user),
+        channels={"email": channels()["email"]},
+        policy=policy,
+        group_interval=timedelta(0),
+    )
+
+
+def schedule_flush(when: datetime) -> None:
+    """A one-off django-q2 schedule that runs :func:`flush_email` by ``when`` (earliest kept)."""
+    from django_q.models import Schedule
+
+    current = Schedule.objects.filter(name=FLUSH_SCHEDULE).first()
+    if current is not None and current.repeats != 0 and current.next_run <= when:
+        return
+    Schedule.objects.update_or_create(
+        name=FLUSH_SCHEDULE,
+        defaults={
+            "func": FLUSH_TASK,
+            "schedule_type": Schedule.ONCE,
+            "repeats": -1,
+            "next_run": when,
+        },
+    )
