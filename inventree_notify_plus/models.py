@@ -79,6 +79,13 @@ class Delivery(models.Model):
         max_length=32, blank=True, help_text="Deliveries sent together in one digest share it."
     )
     last_error = models.TextField(blank=True)
+    # Nullable: rows queued by the outbox's bulk insert (which names its columns) start empty.
+    resends = models.JSONField(
+        default=list,
+        null=True,
+        blank=True,
+        help_text="Each time an admin resent it: who, when, and the status and error it had.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)

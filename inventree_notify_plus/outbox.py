@@ -890,3 +890,36 @@ def prune(days: int, now: datetime | None = None) -> int:
     ).delete()
     Condition.objects.filter(since__lt=cutoff, detail__ended=True).delete()
     return deleted
+
+
+def take_token(destination: str, channel: Channel, now: datetime | None = None) -> float:
+    """Take a token for a message sent outside the dispatcher (an admin's test send).
+
+    The same bucket and Retry-After block the dispatcher honours, so a test cannot push a
+    destination over the service's limit: 0.0 when it may send now (the token is taken), else
+    the seconds to wait. The grouping interval is left alone: a test message is not a notice.
+    """
+    limit = channel.rate_limit
+    now = now or timezone.now()
+    with transaction.atomic():
+        state = DestinationState.objects.select_for_update().filter(destination=destination).first()
+        if state is None:
+            if limit is None:
+                return 0.0
+            DestinationState.objects.get_or_create(
+                destination=destination,
+                defaults={"tokens": float(limit.burst), "refilled_at": now},
+            )
+            state = DestinationState.objects.select_for_update().get(destination=destination)
+        if state.blocked_until and state.blocked_until > now:
+            return (state.blocked_until - now).total_seconds()
+        if limit is None:
+            return 0.0
+        elapsed = max(0.0, (now - state.refilled_at).total_seconds())
+        tokens = min(float(limit.burst), state.tokens + elapsed * limit.per_second)
+        if tokens < 1.0:
+            return (1.0 - tokens) / limit.per_second
+        state.tokens = tokens - 1.0
+        state.refilled_at = now
+        state.save(update_fields=["tokens", "refilled_at"])
+    return 0.0

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from plugin import InvenTreePlugin, registry
 from plugin.mixins import (
@@ -62,13 +63,15 @@ NEEDS = _(
 
 
 def _default_delete_days() -> int:
-    """Follow InvenTree's own retention for notifications."""
+    """Follow InvenTree's own retention for notifications (within this setting's range)."""
     from common.settings import get_global_setting
 
     try:
-        return int(get_global_setting("INVENTREE_DELETE_NOTIFICATIONS_DAYS", 30))
+        days = int(get_global_setting("INVENTREE_DELETE_NOTIFICATIONS_DAYS", 30))
     except (TypeError, ValueError):
         return 30
+    limits = validation.DELETE_DAYS_RANGE
+    return min(limits.high, max(limits.low, days))
 
 
 def _validate_extra_slack(value: str) -> None:
@@ -82,10 +85,13 @@ def _validate_extra_discord(value: str) -> None:
 
 
 def _validate_routes(value: str) -> None:
-    """Refuse routes naming a destination that is not configured (a typo would reroute)."""
+    """Refuse routes naming an unknown destination or notification category.
+
+    A destination typo would reroute notices; a category typo would make a dead route.
+    """
     plugin = registry.get_plugin(NotifyPlusPlugin.SLUG, active=None)
     known = [d.key for d in plugin.routing_config().destinations] if plugin else None
-    routing.parse_routes(value, known)
+    routing.parse_routes(value, known, ui.route_categories())
 
 
 def _validate_quiet_hours(value: str) -> None:
@@ -94,6 +100,61 @@ def _validate_quiet_hours(value: str) -> None:
 
 def _validate_timezone(value: str) -> None:
     routing.validate_timezone(value)
+
+
+INVENTREE_SLACK = "inventree-slack-notification"
+
+
+class InvenTreeSlack:
+    """InvenTree's own Slack method (``InvenTreeSlackNotifications``), seen from Notify Plus.
+
+    Left active beside Notify Plus it posts every notice a second time (one ``requests.post``
+    per notification, to its own webhook). Deactivating it is the fix: InvenTree's plugin
+    settings, or ``PATCH /api/plugins/inventree-slack-notification/activate/ {"active": false}``
+    (superusers), which the Health panel's button calls.
+    """
+
+    def __init__(self, active: bool, webhook_set: bool) -> None:
+        self.active, self.webhook_set = active, webhook_set
+
+    @property
+    def warning(self) -> str:
+        """What it costs and how to fix it, for Health and the log."""
+        fix = (
+            "Deactivate it: Settings > Plugins > 'InvenTree Slack Notifications' "
+            f"({INVENTREE_SLACK}) > Deactivate, or 'Deactivate' here in Health (superusers)."
+        )
+        if self.webhook_set:
+            return (
+                "InvenTree's own Slack method (InvenTree Slack Notifications) is active beside "
+                "Notify Plus: every notice is posted twice, once by each. " + fix
+            )
+        return (
+            "InvenTree's own Slack method (InvenTree Slack Notifications) is active beside "
+            "Notify Plus; it posts nothing while its webhook URL is empty, but once one is set "
+            "every notice is posted twice. " + fix
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the Health answer (no URL, only whether one is set)."""
+        return {
+            "slug": INVENTREE_SLACK,
+            "active": self.active,
+            "webhook_set": self.webhook_set,
+            "deactivate_url": f"/api/plugins/{INVENTREE_SLACK}/activate/",
+        }
+
+
+def inventree_slack() -> InvenTreeSlack:
+    """Whether InvenTree's own Slack method is active, and whether it has a webhook URL."""
+    plugin = registry.get_plugin(INVENTREE_SLACK, active=True)
+    if plugin is None:
+        return InvenTreeSlack(active=False, webhook_set=False)
+    try:
+        url = plugin.get_setting("NOTIFICATION_SLACK_URL", cache=False)
+    except Exception:  # its settings table unreadable: say it is active, not what it holds
+        url = ""
+    return InvenTreeSlack(active=True, webhook_set=bool((url or "").strip()))
 
 
 class NotifyPlusPlugin(
@@ -166,13 +227,18 @@ class NotifyPlusPlugin(
         },
         "NOTIFICATIONS_DELETE_DAYS": {
             "name": _("Delete old notifications (days)"),
-            "description": _(
-                "Daily, delete Notify Plus's finished deliveries AND InvenTree's own "
-                "notifications (every user's bell and inbox entries) older than this; 0 keeps "
-                "everything. Defaults to InvenTree's 'Delete notifications' setting."
+            "description": format_lazy(
+                "{} {}.",
+                _(
+                    "Daily, delete Notify Plus's finished deliveries AND InvenTree's own "
+                    "notifications (every user's bell and inbox entries) older than this; 0 keeps "
+                    "everything. Defaults to InvenTree's 'Delete notifications' setting. Range:"
+                ),
+                validation.DELETE_DAYS_RANGE.text,
             ),
             "default": _default_delete_days,
-            "validator": [int, validation.validate_non_negative],
+            "units": _("days"),
+            "validator": [int, validation.DELETE_DAYS_RANGE],
         },
         "EMAIL_ENABLE": {
             "name": _("Email"),
@@ -191,7 +257,9 @@ class NotifyPlusPlugin(
         "SLACK_WEBHOOK_URL": {
             "name": _("Slack webhook URL"),
             "description": _(
-                "Incoming webhook of the default Slack channel: https://hooks.slack.com/services/..."
+                "Incoming webhook of the default Slack channel: https://hooks.slack.com/services/... "
+                "Deactivate InvenTree's own Slack method (plugin 'InvenTree Slack Notifications') "
+                "while Notify Plus posts to Slack, or every notice is posted twice."
             ),
             "default": "",
             "protected": True,
@@ -199,7 +267,10 @@ class NotifyPlusPlugin(
         },
         "SLACK_EXTRA_WEBHOOKS": {
             "name": _("More Slack channels"),
-            "description": _("Named Slack destinations for routes: name=URL, separated by spaces."),
+            "description": _(
+                "Named Slack destinations for routes: name=URL, separated by spaces; each name "
+                "once, and not 'default' (that is the 'Slack webhook URL')."
+            ),
             "default": "",
             "protected": True,
             "validator": _validate_extra_slack,
@@ -216,7 +287,8 @@ class NotifyPlusPlugin(
         "DISCORD_EXTRA_WEBHOOKS": {
             "name": _("More Discord channels"),
             "description": _(
-                "Named Discord destinations for routes: name=URL, separated by spaces."
+                "Named Discord destinations for routes: name=URL, separated by spaces; each name "
+                "once, and not 'default' (that is the 'Discord webhook URL')."
             ),
             "default": "",
             "protected": True,
@@ -227,7 +299,8 @@ class NotifyPlusPlugin(
             "description": _(
                 'JSON list; first match wins unless "continue": true; unmatched notices go to the '
                 "default channels. Destinations must be configured first (slack:default, "
-                "discord:default, slack:<name> from 'More Slack channels', ...). Example: "
+                "discord:default, slack:<name> from 'More Slack channels', ...); categories are "
+                "InvenTree's notification categories (the routes editor lists them). Example: "
                 '[{"category": ["part.notify_low_stock"], "part_category": [3], '
                 '"to": ["slack:purchasing"]}]'
             ),
@@ -236,30 +309,44 @@ class NotifyPlusPlugin(
         },
         "GROUP_INTERVAL": {
             "name": _("Grouping interval (seconds)"),
-            "description": _(
-                "The first notice to a Slack/Discord channel goes out at once; notices arriving "
-                "within this interval after a message are sent together as one digest."
+            "description": format_lazy(
+                "{} {}.",
+                _(
+                    "The first notice to a Slack/Discord channel goes out at once; notices arriving "
+                    "within this interval after a message are sent together as one digest. Range:"
+                ),
+                validation.GROUP_INTERVAL_RANGE.text,
             ),
             "default": 60,
-            "validator": [int, validation.validate_non_negative],
+            "units": _("seconds"),
+            "validator": [int, validation.GROUP_INTERVAL_RANGE],
         },
         "RETRY_MAX_ATTEMPTS": {
             "name": _("Retry attempts"),
-            "description": _(
-                "Give up on a delivery after this many failed attempts (backoff from a few "
-                "seconds, doubling, at most 15 min between tries)."
+            "description": format_lazy(
+                "{} {}.",
+                _(
+                    "Give up on a delivery after this many failed attempts (backoff from a few "
+                    "seconds, doubling, at most 15 min between tries). Range:"
+                ),
+                validation.RETRY_ATTEMPTS_RANGE.text,
             ),
             "default": 10,
-            "validator": [int, validation.validate_non_negative],
+            "validator": [int, validation.RETRY_ATTEMPTS_RANGE],
         },
         "RETRY_MAX_HOURS": {
             "name": _("Retry for (hours)"),
-            "description": _(
-                "Give up on a delivery that could not be sent within this many hours of when it "
-                "was first due."
+            "description": format_lazy(
+                "{} {}.",
+                _(
+                    "Give up on a delivery that could not be sent within this many hours of when it "
+                    "was first due. Range:"
+                ),
+                validation.RETRY_HOURS_RANGE.text,
             ),
             "default": 24,
-            "validator": [int, validation.validate_non_negative],
+            "units": _("hours"),
+            "validator": [int, validation.RETRY_HOURS_RANGE],
         },
     }
 
@@ -438,7 +525,14 @@ class NotifyPlusPlugin(
         }
         warnings = self.readiness().problems()
         warnings += [text for key, text in needs.items() if not get_global_setting(key, False)]
-        warnings += [f"routes: {p}" for p in self.routing_config(settings).problems]
+        config = self.routing_config(settings)
+        warnings += [f"routes: {p}" for p in config.problems]
+        warnings += [
+            f"routes: {p}"
+            for p in routing.unknown_category_problems(config.routes, ui.route_categories())
+        ]
+        if (slack := inventree_slack()).active:
+            warnings.append(slack.warning)
         return warnings
 
     _warned: set[str] = set()
@@ -467,12 +561,11 @@ class NotifyPlusPlugin(
             url = (settings[f"{kind.upper()}_WEBHOOK_URL"] or "").strip()
             if url:
                 destinations.append(routing.WebhookDestination(kind, "default", url))
-            try:
-                destinations += routing.parse_destinations(
-                    kind, settings[f"{kind.upper()}_EXTRA_WEBHOOKS"] or ""
-                )
-            except Exception as exc:
-                problems.append(f"{kind} destinations ignored: {exc}")
+            extra, extra_problems = routing.parse_destinations_lenient(
+                kind, settings[f"{kind.upper()}_EXTRA_WEBHOOKS"] or ""
+            )
+            destinations += extra
+            problems += extra_problems
         routes, route_problems = routing.parse_routes_lenient(
             settings["ROUTES"] or "", [d.key for d in destinations]
         )

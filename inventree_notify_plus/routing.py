@@ -13,11 +13,13 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from difflib import get_close_matches
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from .categories import UI_ONLY
 from .notice import Notice
 from .redaction import mask_email, mask_url
 
@@ -207,39 +209,102 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def parse_destinations(kind: str, text: str) -> list[WebhookDestination]:
-    """``name=url`` entries separated by spaces, commas or new lines."""
+    """``name=url`` entries separated by spaces, commas or new lines: the validator on save.
+
+    Each name is unique and not ``default`` (that is the single webhook setting's): a second
+    entry of the same name, or one called ``default``, would silently shadow another.
+    """
     result: list[WebhookDestination] = []
-    for entry in (text or "").replace(",", " ").split():
-        name, sep, url = entry.partition("=")
-        if not sep or not name or not url:
+    for entry in _entries(text):
+        dest = _parse_destination(kind, entry)
+        taken = [d.name for d in result]
+        if dest.name == "default":
             raise ValidationError(
-                _("Write each destination as name=URL (got '{entry}').").format(
-                    entry=mask_url(entry) if "://" in entry else entry
-                ),
-                code="invalid_destination",
+                _(
+                    "The name 'default' is taken by the '{kind} webhook URL' setting; give this "
+                    "destination another name (letters, digits, - and _), e.g. 'ops'."
+                ).format(kind=kind.capitalize()),
+                code="reserved_name",
             )
-        if not name.replace("-", "").replace("_", "").isalnum():
+        if dest.name in taken:
             raise ValidationError(
-                _("Destination names use letters, digits, - and _ (got '{name}').").format(
-                    name=name
-                ),
-                code="invalid_name",
+                _(
+                    "The name '{name}' is given twice; each destination needs its own name "
+                    "(names so far: {taken})."
+                ).format(name=dest.name, taken=", ".join(taken)),
+                code="duplicate_name",
             )
-        result.append(WebhookDestination(kind=kind, name=name.lower(), url=url))
+        result.append(dest)
     return result
 
 
-def parse_routes(text: str, known: Iterable[str] | None = None) -> list[Route]:
+def parse_destinations_lenient(kind: str, text: str) -> tuple[list[WebhookDestination], list[str]]:
+    """Destinations for sending: a bad, repeated or 'default' entry is skipped and reported.
+
+    A value saved before the validator refused these keeps its first entry of each name, as
+    sending always did, and the admin is told what was ignored.
+    """
+    result: list[WebhookDestination] = []
+    problems: list[str] = []
+    for entry in _entries(text):
+        try:
+            dest = _parse_destination(kind, entry)
+        except ValidationError as exc:
+            problems.append(f"{kind} destination ignored: {_message(exc)}")
+            continue
+        if dest.name == "default":
+            problems.append(
+                f"{kind} destination '{dest.name}' ignored: 'default' is the "
+                f"'{kind.capitalize()} webhook URL' setting; rename it"
+            )
+        elif any(d.name == dest.name for d in result):
+            problems.append(
+                f"{kind} destination '{dest.name}' given twice: the second is ignored; rename it"
+            )
+        else:
+            result.append(dest)
+    return result, problems
+
+
+def _entries(text: str) -> list[str]:
+    return (text or "").replace(",", " ").split()
+
+
+def _parse_destination(kind: str, entry: str) -> WebhookDestination:
+    name, sep, url = entry.partition("=")
+    if not sep or not name or not url:
+        raise ValidationError(
+            _("Write each destination as name=URL (got '{entry}').").format(
+                entry=mask_url(entry) if "://" in entry else entry
+            ),
+            code="invalid_destination",
+        )
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise ValidationError(
+            _("Destination names use letters, digits, - and _ (got '{name}').").format(name=name),
+            code="invalid_name",
+        )
+    return WebhookDestination(kind=kind, name=name.lower(), url=url)
+
+
+def parse_routes(
+    text: str,
+    known: Iterable[str] | None = None,
+    categories: Iterable[str] | None = None,
+) -> list[Route]:
     """Routes as JSON: ``[{"category": [...], "part_category": [...], "to": [...]}]``.
 
     The validator on save: raises a ValidationError naming the route and what is wrong (an
-    unknown destination, naming the known ones; an empty match; an unknown key), so a typo is
-    refused instead of silently changing where notices go.
+    unknown destination, naming the known ones; a notification category InvenTree does not
+    send, naming the ones it does; an empty match; an unknown key), so a typo is refused
+    instead of silently changing where notices go. ``known`` and ``categories`` are checked
+    when given.
     """
     known_keys = set(known) if known is not None else None
+    category_set = frozenset(categories) if categories is not None else None
     routes: list[Route] = []
     for index, item in enumerate(_route_items(text), start=1):
-        routes.append(_parse_route(item, index, known_keys))
+        routes.append(_parse_route(item, index, known_keys, category_set))
     return routes
 
 
@@ -264,6 +329,19 @@ def parse_routes_lenient(text: str, known: Iterable[str]) -> tuple[list[Route], 
     return routes, problems
 
 
+def unknown_category_problems(routes: Sequence[Route], categories: Iterable[str]) -> list[str]:
+    """Stored routes naming a category InvenTree does not send (saved before it was refused)."""
+    accepted = frozenset(categories)
+    problems: list[str] = []
+    for index, route in enumerate(routes, start=1):
+        for category in sorted(route.categories - accepted):
+            problems.append(
+                f"route {index} names the notification category '{category}', which InvenTree "
+                f"does not send: that part of the route never matches{_did_you_mean(category, accepted)}"
+            )
+    return problems
+
+
 def _message(exc: ValidationError) -> str:
     return "; ".join(str(m) for m in exc.messages)
 
@@ -286,7 +364,12 @@ def _route_items(text: str) -> list[object]:
 _ROUTE_KEYS = frozenset({"category", "part_category", "location", "to", "continue"})
 
 
-def _parse_route(item: object, index: int, known_keys: set[str] | None) -> Route:
+def _parse_route(
+    item: object,
+    index: int,
+    known_keys: set[str] | None,
+    categories: frozenset[str] | None = None,
+) -> Route:
     if not isinstance(item, dict):
         raise ValidationError(_("Route {n} is not an object.").format(n=index), code="invalid")
     extra = set(item) - _ROUTE_KEYS
@@ -311,9 +394,13 @@ def _parse_route(item: object, index: int, known_keys: set[str] | None) -> Route
                 ).format(n=index, key=key, known=", ".join(sorted(known_keys)) or "none"),
                 code="unknown_destination",
             )
+    names = [str(c).strip() for c in _as_list(item.get("category"))]
+    if categories is not None:
+        for name in names:
+            _check_category(name, index, categories)
     route = Route(
         to=to,
-        categories=frozenset(str(c) for c in _as_list(item.get("category"))),
+        categories=frozenset(names),
         part_categories=frozenset(_ints(item.get("part_category"), index)),
         locations=frozenset(_ints(item.get("location"), index)),
         cont=bool(item.get("continue", False)),
@@ -326,6 +413,36 @@ def _parse_route(item: object, index: int, known_keys: set[str] | None) -> Route
             code="empty_match",
         )
     return route
+
+
+def _check_category(name: str, index: int, categories: frozenset[str]) -> None:
+    if name in categories:
+        return
+    if name in UI_ONLY:
+        raise ValidationError(
+            _(
+                "Route {n}: InvenTree sends '{name}' to its bell only, never to a notification "
+                "plugin, so this route would never match. Notification categories: {known}."
+            ).format(n=index, name=name, known=", ".join(sorted(categories))),
+            code="bell_only_category",
+        )
+    raise ValidationError(
+        _(
+            "Route {n}: unknown notification category '{name}'{hint}. Notification categories: "
+            "{known}."
+        ).format(
+            n=index,
+            name=name,
+            hint=_did_you_mean(name, categories),
+            known=", ".join(sorted(categories)),
+        ),
+        code="unknown_category",
+    )
+
+
+def _did_you_mean(name: str, choices: Iterable[str]) -> str:
+    close = get_close_matches(name, list(choices), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _as_list(value: object) -> list[object]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import inventree_notices, routing
+from . import categories, routing
 
 # The bundle built from frontend/ (vite) into static/; InvenTree copies it to static/plugins/<slug>/.
 ADMIN_SOURCE = "Admin.js:renderPluginSettings"
@@ -24,22 +24,6 @@ PANEL_MODELS = {
     "stocklocation": ("stock", "stocklocation"),
 }
 
-# InvenTree's notification categories (1.5), as a route's "category" may name them.
-NOTIFICATION_CATEGORIES: list[tuple[str, str]] = [
-    (inventree_notices.LOW_STOCK, "Low stock"),
-    (inventree_notices.RECOVERED, "Stock recovered (Notify Plus)"),
-    (inventree_notices.BUILD_SHORTFALL, "Build order: stock required"),
-    ("build.new_build", "New build order"),
-    ("build.overdue_build_order", "Overdue build order"),
-    ("order.new_purchaseorder", "New purchase order"),
-    ("order.overdue_purchase_order", "Overdue purchase order"),
-    ("order.new_salesorder", "New sales order"),
-    ("order.overdue_sales_order", "Overdue sales order"),
-    ("order.new_returnorder", "New return order"),
-    ("part.notify_new_part", "New part in a subscribed category"),
-    ("inventree.update_available", "InvenTree update available"),
-]
-
 # The user settings "My notifications" shows, in this order (read and saved through InvenTree's
 # plugin user-settings API so its validators give the errors).
 MY_SETTINGS = (
@@ -52,13 +36,24 @@ MY_SETTINGS = (
 )
 
 
-def notification_categories() -> list[dict[str, str]]:
-    """Known categories plus any InvenTree has actually sent here (custom plugins add their own)."""
+def seen_categories() -> list[str]:
+    """Categories InvenTree has actually sent here (its notification log): other plugins' own."""
     from common.models import NotificationMessage
 
-    known = dict(NOTIFICATION_CATEGORIES)
-    seen = NotificationMessage.objects.values_list("category", flat=True).distinct()[:200]
-    for category in seen:
+    return list(
+        NotificationMessage.objects.order_by().values_list("category", flat=True).distinct()[:200]
+    )
+
+
+def route_categories() -> frozenset[str]:
+    """The notification categories a route may name (the ROUTES validator's list)."""
+    return categories.accepted(seen_categories())
+
+
+def notification_categories() -> list[dict[str, str]]:
+    """Known categories plus any InvenTree has actually sent here (custom plugins add their own)."""
+    known = dict(categories.CATEGORIES)
+    for category in sorted(route_categories()):
         known.setdefault(category, category)
     return [{"value": value, "label": f"{label} ({value})"} for value, label in known.items()]
 

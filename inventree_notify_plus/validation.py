@@ -135,3 +135,55 @@ def validate_non_negative(value: object) -> None:
         raise ValidationError(_("Enter a whole number, 0 or more."), code="invalid") from exc
     if number < 0:
         raise ValidationError(_("Enter a whole number, 0 or more."), code="negative")
+
+
+class WholeNumberRange:
+    """A whole number from ``low`` to ``high``; the message states the range and what 0 means.
+
+    Used as a setting validator after ``int`` (InvenTree then renders the setting as a number).
+    ``zero`` says what 0 means where it is allowed ("no grouping", "keep all"); where 0 would
+    mean nothing (no attempt, no time to retry), ``low`` is 1 and 0 is refused.
+    """
+
+    def __init__(self, low: int, high: int, zero: str = "") -> None:
+        self.low, self.high, self.zero = low, high, zero
+
+    @property
+    def text(self) -> str:
+        """The range as the setting's description states it: '0 to 3600 (0 means no grouping)'."""
+        zero = f" (0 means {self.zero})" if self.zero and self.low == 0 else ""
+        return f"{self.low} to {self.high}{zero}"
+
+    def __call__(self, value: object) -> None:
+        """Raise a ValidationError naming the accepted range unless ``value`` is within it."""
+        try:
+            number = int(value)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not self.low <= number <= self.high:
+            raise ValidationError(
+                _("Enter a whole number from {low} to {high}{zero} (got '{value}').").format(
+                    low=self.low,
+                    high=self.high,
+                    zero=f"; 0 means {self.zero}" if self.zero and self.low == 0 else "",
+                    value=value,
+                ),
+                code="out_of_range",
+            )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WholeNumberRange) and (self.low, self.high, self.zero) == (
+            other.low,
+            other.high,
+            other.zero,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.low, self.high, self.zero))
+
+
+# The integer settings' ranges: enforced on save, stated in each description.
+GROUP_INTERVAL_RANGE = WholeNumberRange(0, 3600, "no grouping")
+DELETE_DAYS_RANGE = WholeNumberRange(0, 3650, "keep everything")
+RETRY_ATTEMPTS_RANGE = WholeNumberRange(1, 100)
+RETRY_HOURS_RANGE = WholeNumberRange(1, 168)

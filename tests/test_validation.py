@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.exceptions import ValidationError
 
-from inventree_notify_plus import routing, validation
+from inventree_notify_plus import categories, inventree_notices, routing, validation
 
 
 @pytest.mark.parametrize(
@@ -106,3 +108,147 @@ def test_quiet_hours_and_timezone():
     routing.validate_timezone("Europe/Berlin")
     with pytest.raises(ValidationError, match="Unknown time zone"):
         routing.validate_timezone("Mars/Olympus")
+
+
+# -- refused on save, with the accepted values in the message (issue 15, point 6) -------------
+
+
+@pytest.mark.parametrize(
+    ("validator", "refused", "accepted", "says"),
+    [
+        (
+            validation.RETRY_ATTEMPTS_RANGE,
+            ["0", "-1", "101", "ten"],
+            ["1", "10", "100"],
+            "1 to 100",
+        ),
+        (validation.RETRY_HOURS_RANGE, ["0", "169"], ["1", "24", "168"], "1 to 168"),
+        (
+            validation.GROUP_INTERVAL_RANGE,
+            ["-5", "3601"],
+            ["0", "60", "3600"],
+            "0 to 3600; 0 means no grouping",
+        ),
+        (
+            validation.DELETE_DAYS_RANGE,
+            ["-1", "3651"],
+            ["0", "30", "3650"],
+            "0 to 3650; 0 means keep everything",
+        ),
+    ],
+)
+def test_integer_settings_refuse_values_outside_their_range(validator, refused, accepted, says):
+    for value in accepted:
+        validator(value)
+    for value in refused:
+        with pytest.raises(ValidationError) as err:
+            validator(value)
+        assert says in str(err.value)
+        assert f"(got '{value}')" in str(err.value)
+
+
+def test_every_integer_setting_states_its_range_in_its_description():
+    """What the validator enforces is what the settings page says (no InvenTree needed)."""
+    text = {
+        validation.GROUP_INTERVAL_RANGE: "0 to 3600 (0 means no grouping)",
+        validation.DELETE_DAYS_RANGE: "0 to 3650 (0 means keep everything)",
+        validation.RETRY_ATTEMPTS_RANGE: "1 to 100",
+        validation.RETRY_HOURS_RANGE: "1 to 168",
+    }
+    for limits, expected in text.items():
+        assert limits.text == expected
+
+
+def test_extra_webhooks_refuse_a_name_given_twice_naming_the_names():
+    with pytest.raises(ValidationError) as err:
+        routing.parse_destinations(
+            "slack",
+            "ops=https://hooks.slack.com/services/a lab=https://hooks.slack.com/services/b "
+            "OPS=https://hooks.slack.com/services/c",
+        )
+    assert err.value.code == "duplicate_name"
+    assert "'ops' is given twice" in str(err.value)
+    assert "names so far: ops, lab" in str(err.value)
+    assert "services/c" not in str(err.value)
+
+
+@pytest.mark.parametrize("kind", ["slack", "discord"])
+def test_extra_webhooks_refuse_the_name_default(kind):
+    with pytest.raises(ValidationError) as err:
+        routing.parse_destinations(kind, "default=https://example.org/x")
+    assert err.value.code == "reserved_name"
+    assert f"'{kind.capitalize()} webhook URL'" in str(err.value)
+    assert "letters, digits, - and _" in str(err.value)
+
+
+def test_stored_duplicates_keep_the_first_and_are_reported():
+    """A value saved before the validator refused it: sending keeps working, the admin is told."""
+    dests, problems = routing.parse_destinations_lenient(
+        "discord",
+        "ops=https://discord.com/api/webhooks/1/a default=https://discord.com/api/webhooks/2/b "
+        "ops=https://discord.com/api/webhooks/3/c nonsense",
+    )
+    assert [(d.key, d.url[-1]) for d in dests] == [("discord:ops", "a")]
+    assert len(problems) == 3
+    assert any("'ops' given twice" in p for p in problems)
+    assert any("'default'" in p for p in problems)
+    assert any("name=URL" in p for p in problems)
+
+
+ROUTE_TO = '"to": ["slack:default"]'
+
+
+def test_routes_refuse_an_unknown_category_listing_the_known_ones():
+    with pytest.raises(ValidationError) as err:
+        routing.parse_routes(
+            '[{"category": ["part.notify_low_stok"], ' + ROUTE_TO + "}]",
+            ["slack:default"],
+            categories.accepted(),
+        )
+    text = str(err.value)
+    assert err.value.code == "unknown_category"
+    assert "Route 1: unknown notification category 'part.notify_low_stok'" in text
+    assert "did you mean 'part.notify_low_stock'?" in text
+    for known in categories.CATEGORIES:
+        assert known in text
+
+
+def test_routes_refuse_a_category_only_the_bell_gets():
+    with pytest.raises(ValidationError) as err:
+        routing.parse_routes(
+            '[{"category": "update_available", ' + ROUTE_TO + "}]",
+            ["slack:default"],
+            categories.accepted(),
+        )
+    assert err.value.code == "bell_only_category"
+    assert "part.notify_low_stock" in str(err.value)
+
+
+def test_routes_accept_every_known_category_and_ones_inventree_has_sent():
+    accepted = categories.accepted(["myplugin.calibration_due", "update_available"])
+    assert "update_available" not in accepted
+    for category in [*categories.CATEGORIES, "myplugin.calibration_due"]:
+        routing.parse_routes(
+            json.dumps([{"category": category, "to": "slack:default"}]),
+            ["slack:default"],
+            accepted,
+        )
+
+
+def test_the_category_list_holds_the_ones_notify_plus_builds_notices_for():
+    for category in (
+        inventree_notices.LOW_STOCK,
+        inventree_notices.BUILD_SHORTFALL,
+        inventree_notices.RECOVERED,
+    ):
+        assert category in categories.CATEGORIES
+    assert not set(categories.CATEGORIES) & set(categories.UI_ONLY)
+
+
+def test_stored_route_with_an_unknown_category_is_reported():
+    routes = routing.parse_routes('[{"category": ["part.notify_low_stok"], ' + ROUTE_TO + "}]")
+    problems = routing.unknown_category_problems(routes, categories.accepted())
+    assert problems == [
+        "route 1 names the notification category 'part.notify_low_stok', which InvenTree does "
+        "not send: that part of the route never matches (did you mean 'part.notify_low_stock'?)"
+    ]

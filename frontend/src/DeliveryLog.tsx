@@ -14,6 +14,7 @@ type Row = {
   status: string;
   attempts: number;
   last_error: string;
+  resent: string;
   created: string;
   sent: string | null;
 };
@@ -96,7 +97,21 @@ export function DeliveryLogSection({ context }: { context: InvenTreePluginContex
             '-'
           )
       },
-      { accessor: 'sent', title: 'Sent', sortable: true, render: (r) => when(r.sent) }
+      { accessor: 'sent', title: 'Sent', sortable: true, render: (r) => when(r.sent) },
+      {
+        accessor: 'resent',
+        title: 'Resent',
+        render: (r) =>
+          r.resent ? (
+            <Tooltip label={r.resent} multiline w={400}>
+              <Text size='xs' lineClamp={2}>
+                {r.resent}
+              </Text>
+            </Tooltip>
+          ) : (
+            '-'
+          )
+      }
     ],
     []
   );
@@ -107,7 +122,7 @@ export function DeliveryLogSection({ context }: { context: InvenTreePluginContex
       .then(() => {
         notifications.show({
           title: 'Resend',
-          message: `Delivery ${row.pk} is queued again.`,
+          message: `Delivery ${row.pk} is queued again (recorded in its 'Resent' column).`,
           color: 'green'
         });
         table.refreshTable();

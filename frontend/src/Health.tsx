@@ -1,5 +1,6 @@
-import { Alert, Badge, Group, Paper, SimpleGrid, Stack, Text, Title } from '@mantine/core';
-import { BASE, useApi } from './api';
+import { Alert, Badge, Button, Group, Paper, SimpleGrid, Stack, Text, Title } from '@mantine/core';
+import { useState } from 'react';
+import { BASE, errorText, useApi } from './api';
 import type { InvenTreePluginContext } from './inventree';
 
 type Health = {
@@ -9,6 +10,12 @@ type Health = {
   email_enabled: boolean;
   email: { notify_plus: number; inventree: number; no_email: number } | null;
   last_24h: Record<string, number> | null;
+  inventree_slack?: {
+    active: boolean;
+    warning: string | null;
+    deactivate_url: string;
+    can_deactivate: boolean;
+  };
 };
 
 const STATUS_COLOR: Record<string, string> = {
@@ -34,9 +41,47 @@ function Stat({ label, value, hint }: { label: string; value: number; hint: stri
   );
 }
 
+/** InvenTree's own Slack method posts every notice a second time: deactivate it here. */
+function DeactivateInvenTreeSlack({
+  context,
+  url,
+  onDone
+}: {
+  context: InvenTreePluginContext;
+  url: string;
+  onDone: () => void;
+}) {
+  const [busy, setBusy] = useState(false);
+  const [failed, setFailed] = useState<string | null>(null);
+  const deactivate = () => {
+    setBusy(true);
+    // InvenTree's own plugin API (superusers), as Settings > Plugins > Deactivate does.
+    context.api
+      .patch(url, { active: false })
+      .then(() => {
+        setFailed(null);
+        onDone();
+      })
+      .catch((e) => setFailed(errorText(e)))
+      .finally(() => setBusy(false));
+  };
+  return (
+    <Stack gap={4} align='flex-start' mt='xs'>
+      <Button size='xs' color='orange' loading={busy} onClick={deactivate}>
+        Deactivate InvenTree's Slack method
+      </Button>
+      {failed && (
+        <Text size='xs' c='red'>
+          {failed}
+        </Text>
+      )}
+    </Stack>
+  );
+}
+
 /** Health at a glance: what is off and what that costs, email handover, the last 24 h. */
 export function HealthSection({ context }: { context: InvenTreePluginContext }) {
-  const { data, error } = useApi<Health>(context, `${BASE}health/`);
+  const { data, error, reload } = useApi<Health>(context, `${BASE}health/`);
   if (error)
     return (
       <Alert color='red' title='Health'>
@@ -52,11 +97,27 @@ export function HealthSection({ context }: { context: InvenTreePluginContext }) 
           The master switch "Send notifications" is off.
         </Alert>
       )}
-      {data.warnings.map((w) => (
-        <Alert key={w} color='yellow'>
-          {w}
-        </Alert>
-      ))}
+      {data.warnings.map((w) => {
+        const slack = data.inventree_slack;
+        const isSlack = slack?.active && w === slack.warning;
+        return (
+          <Alert
+            key={w}
+            color={isSlack ? 'orange' : 'yellow'}
+            title={isSlack ? 'Every notice is posted twice to Slack' : undefined}
+            data-testid={isSlack ? 'np-inventree-slack' : undefined}
+          >
+            {w}
+            {isSlack && slack.can_deactivate && (
+              <DeactivateInvenTreeSlack
+                context={context}
+                url={slack.deactivate_url}
+                onDone={reload}
+              />
+            )}
+          </Alert>
+        );
+      })}
       {data.enabled && data.warnings.length === 0 && (
         <Alert color='green'>All integrations Notify Plus needs are on; its tables exist.</Alert>
       )}

@@ -9,6 +9,7 @@ type Preview = {
   matching_routes: number[];
   deliveries: { channel: string; destination: string; mentions: string[]; due: string | null }[];
   recipients: string[];
+  left_out?: string[];
 };
 
 /** What would happen: a part (or category) and a notification category -> routes, destinations, users. */
@@ -108,6 +109,11 @@ export function PreviewSection({ context }: { context: InvenTreePluginContext })
             ))}
           </List>
           <Text size='sm'>Users: {answer.recipients.join(', ') || 'nobody subscribes'}</Text>
+          {(answer.left_out?.length ?? 0) > 0 && (
+            <Text size='sm' c='dimmed'>
+              Left out, as InvenTree would: {answer.left_out?.join(', ')}
+            </Text>
+          )}
         </Stack>
       )}
     </Stack>

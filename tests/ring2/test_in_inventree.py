@@ -293,7 +293,8 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
             ("SLACK_WEBHOOK_URL", "http://hooks.slack.com/services/x", "https"),
             ("DISCORD_WEBHOOK_URL", "https://evil.example.com/api/webhooks/1/x", "discord.com"),
             ("ROUTES", '[{"to": ["slack:default"]}]', "matches nothing"),
-            ("GROUP_INTERVAL", "-5", "0 or more"),
+            ("GROUP_INTERVAL", "-5", "from 0 to 3600"),
+            ("RETRY_MAX_ATTEMPTS", "0", "from 1 to 100"),
             ("SLACK_EXTRA_WEBHOOKS", "lab=https://example.com/services/x", "hooks.slack.com"),
         ]:
             setting = PluginSetting(plugin=config, key=key, value=value)

@@ -1,0 +1,22 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    """Resend keeps the row's created_at and records who resent it, when, and what it was."""
+
+    dependencies = [
+        ("inventree_notify_plus", "0005_delivery_drop_notice_copy"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="delivery",
+            name="resends",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                null=True,
+                help_text="Each time an admin resent it: who, when, and the status and error it had.",
+            ),
+        ),
+    ]
