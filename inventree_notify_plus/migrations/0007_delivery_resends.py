@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """Resend keeps the row's created_at and records who resent it, when, and what it was."""
 
     dependencies = [
-        ("inventree_notify_plus", "0005_delivery_drop_notice_copy"),
+        ("inventree_notify_plus", "0006_give_back_v1_email"),
     ]
 
     operations = [
