@@ -68,6 +68,9 @@ WAIT_STEP = 2.0
 RECOVER_EVERY = timedelta(seconds=5)  # least spacing of the stale-claim check within a drain
 QUEUED = "drain-queued"  # set while a drain task waits in the worker queue
 CLOCK_RESYNC = 10.0  # seconds between readings of the database's clock (monotonic in between)
+# A send still going after this long is no longer kept alive: its worker is taken for hung and
+# the claim may run out (InvenTree's task timeout ends a worker long before, 90 s by default).
+HEARTBEAT_LIMIT = 600.0
 
 # The database's current time. PostgreSQL's now() is the transaction's start; these are the
 # time of the call. SQLite is a file on this host: its clock is this host's clock.
@@ -813,18 +816,22 @@ class Dispatcher:
 
         A heartbeat thread (with its own database connection), so that a message the service
         is slow to accept (a mail server taking its time) is not taken for a dead worker's and
-        marked 'unknown'. Yields whether it beats: not inside a transaction, where the claim is
-        not visible to another connection yet (and renewing it would wait for this one).
+        marked 'unknown'; for at most ``HEARTBEAT_LIMIT`` seconds. Yields whether it beats: not
+        inside a transaction, where the claim is not visible to another connection yet (and
+        renewing it would wait for this one).
         """
         every = self.policy.lease.total_seconds() / 3
         if connection.in_atomic_block or every <= 0:
             yield False
             return
         stop = threading.Event()
+        beats = int(HEARTBEAT_LIMIT // every)
 
         def beat() -> None:
             try:
-                while not stop.wait(every):
+                for _ in range(beats):
+                    if stop.wait(every):
+                        break
                     self._renew(claim, ids)
             except Exception:
                 logger.exception("Notify Plus: could not renew the lease of a message in flight")
