@@ -45,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Protocol
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q, QuerySet
 from django.utils import timezone
@@ -78,7 +79,11 @@ _NOW_SQL = {"postgresql": "SELECT CLOCK_TIMESTAMP()", "mysql": "SELECT UTC_TIMES
 
 
 def database_now() -> datetime:
-    """The database server's time now (aware, UTC): the one clock every app server shares."""
+    """The database server's time now: the one clock every app server shares.
+
+    In Django's form, like ``timezone.now()``: aware (UTC) with ``USE_TZ``, else naive local
+    time (InvenTree turns ``USE_TZ`` off in its test mode).
+    """
     sql = _NOW_SQL.get(connection.vendor)
     if sql is None:
         return timezone.now()
@@ -87,7 +92,8 @@ def database_now() -> datetime:
         value = cursor.fetchone()[0]
     if isinstance(value, str):  # a driver that answers text
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if timezone.is_naive(value) else value.astimezone(UTC)
+    value = value.replace(tzinfo=UTC) if timezone.is_naive(value) else value.astimezone(UTC)
+    return value if settings.USE_TZ else timezone.make_naive(value)
 
 
 class DatabaseClock:
