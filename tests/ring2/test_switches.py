@@ -26,7 +26,7 @@ from plugin import registry
 from plugin.models import PluginUserSetting
 
 from inventree_notify_plus import conditions, readiness, tasks
-from inventree_notify_plus.models import Condition, Delivery
+from inventree_notify_plus.models import Condition, Delivery, DestinationState
 
 SLACK = "https://hooks.slack.com/services/T0/B0/secret"
 CORE = "inventree-email-notification"
@@ -276,7 +276,9 @@ class NoStrandedEmail(Switches):
         again = Schedule.objects.get(name=tasks.FLUSH_SCHEDULE)
         self.assertEqual(again.func, tasks.FLUSH_TASK)
         self.assertLessEqual(again.next_run, row.due_at)
+        # the retry falls due (the row and its destination's hold after the failure)
         Delivery.objects.filter(pk=row.pk).update(due_at=timezone.now())
+        DestinationState.objects.filter(destination=row.destination).update(blocked_until=None)
         run_offloaded(again.func)  # the schedule fires
         self.assertEqual(self.mailed("M9 bolt"), [("alice",)])
 
