@@ -130,8 +130,10 @@ class Delivery(models.Model):
 class DestinationState(models.Model):
     """Pacing of one destination, shared by every worker.
 
-    A token bucket keeps Slack/Discord under their rate limits; ``last_sent_at`` drives the
-    grouping interval; ``blocked_until`` honours a 429's Retry-After.
+    A token bucket keeps Slack/Discord under their rate limits; ``last_sent_at`` (set when a
+    message is claimed, put back if it delivered nothing) drives the grouping interval, for a
+    person's mailbox as for a channel; ``blocked_until`` holds the destination until a retry
+    (a 429's Retry-After, a failure's backoff). Times are on the database's clock.
     """
 
     destination = models.CharField(max_length=100, unique=True)

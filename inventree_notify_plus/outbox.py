@@ -9,16 +9,23 @@ Guarantees, and how:
   rows are locked with ``select_for_update(skip_locked)`` and claimed with a token, and every
   later write (sent, failed, retry) is conditional on that token, so two workers never send
   the same row and a worker whose claim expired cannot overwrite a row claimed again;
-- a dead worker: claims are short leases (30 s) renewed while a batch is being sent; a row
-  whose lease ran out is marked 'unknown' (it may have arrived; sending again could duplicate
-  it) and is resolved if its worker was only slow and reports after all;
+- a dead worker: claims are short leases (30 s), renewed by a heartbeat while a message or an
+  email batch is being sent (a slow mail server keeps its claim); a row whose lease ran out is
+  marked 'unknown' (it may have arrived; sending again could duplicate it) and is resolved if
+  its worker was only slow and reports after all;
+- one clock: claims, lease expiry, the waiting drain's lease and pacing are measured on the
+  database's clock (:class:`DatabaseClock`), so app servers whose clocks disagree neither steal
+  live claims nor leave dead ones;
 - on time: the drain waits in short steps for work due soon, one waiting drain at a time,
   and reports when work is next due so the caller can wake a drain then;
 - bounded: a drain stops starting new messages at its deadline; the rest waits for the next;
 - rate limits: a token bucket and a Retry-After block per destination, kept in the database so
   every worker shares them; a 429 reschedules, nobody sleeps for long;
-- grouping: a destination's first notice goes out at once, the ones arriving within the
-  grouping interval after a message are folded into one digest;
+- grouping, for every channel (email too): a destination's first notice goes out at once, the
+  ones arriving within the grouping interval after a *delivered* message are folded into one
+  digest. A failed attempt delivered nothing, so it opens no window: the destination is held
+  until the retry (its backoff or Retry-After), and whatever was queued for it meanwhile rides
+  along in the retry's message;
 - channels without a rate limit (email) are sent in batches: one claim, one lookup of the
   recipients and one connection for many messages.
 """
@@ -28,14 +35,17 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Protocol
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q, QuerySet
 from django.utils import timezone
@@ -58,6 +68,61 @@ NOT_STARTED = "-"  # message_id of a batch's claimed rows until their message is
 WAIT_STEP = 2.0
 RECOVER_EVERY = timedelta(seconds=5)  # least spacing of the stale-claim check within a drain
 QUEUED = "drain-queued"  # set while a drain task waits in the worker queue
+CLOCK_RESYNC = 10.0  # seconds between readings of the database's clock (monotonic in between)
+# A send still going after this long is no longer kept alive: its worker is taken for hung and
+# the claim may run out (InvenTree's task timeout ends a worker long before, 90 s by default).
+HEARTBEAT_LIMIT = 600.0
+
+# The database's current time. PostgreSQL's now() is the transaction's start; these are the
+# time of the call. SQLite is a file on this host: its clock is this host's clock.
+_NOW_SQL = {"postgresql": "SELECT CLOCK_TIMESTAMP()", "mysql": "SELECT UTC_TIMESTAMP(6)"}
+
+
+def database_now() -> datetime:
+    """The database server's time now: the one clock every app server shares.
+
+    In Django's form, like ``timezone.now()``: aware (UTC) with ``USE_TZ``, else naive local
+    time (InvenTree turns ``USE_TZ`` off in its test mode).
+    """
+    sql = _NOW_SQL.get(connection.vendor)
+    if sql is None:
+        return timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        value = cursor.fetchone()[0]
+    if isinstance(value, str):  # a driver that answers text
+        value = datetime.fromisoformat(value)
+    value = value.replace(tzinfo=UTC) if timezone.is_naive(value) else value.astimezone(UTC)
+    return value if settings.USE_TZ else timezone.make_naive(value)
+
+
+class DatabaseClock:
+    """The dispatcher's clock: the database's time, read once per ``resync`` seconds.
+
+    Between readings it advances with a monotonic timer, so it costs one query per ``resync``
+    seconds, not one per timestamp, and a jump of this server's wall clock changes nothing.
+    Where the database is a local file (SQLite) it is simply this host's clock.
+    """
+
+    def __init__(
+        self,
+        resync: float = CLOCK_RESYNC,
+        source: Callable[[], datetime] = database_now,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.resync = resync
+        self.source = source
+        self.timer = timer
+        self._mark: tuple[datetime, float] | None = None  # (database time, timer) at a reading
+
+    def __call__(self) -> datetime:
+        """The database's time now."""
+        if self.source is database_now and connection.vendor not in _NOW_SQL:
+            return timezone.now()
+        mark, at = self._mark, self.timer()
+        if mark is None or at - mark[1] >= self.resync:
+            mark = self._mark = (self.source(), self.timer())
+        return mark[0] + timedelta(seconds=max(0.0, self.timer() - mark[1]))
 
 
 class Directory(Protocol):
@@ -103,8 +168,9 @@ def enqueue(notice: Notice, planned: Iterable[PlannedDelivery], now: datetime | 
     Returns how many rows are new. Call it inside the transaction that decided to notify:
     when it returns, every planned delivery exists (new or already known). The notice is
     stored once; rows are written in chunks, so memory stays flat for any number of them.
+    Without ``now``, rows are due at the database's time (the dispatcher's clock).
     """
-    now = now or timezone.now()
+    now = now or database_now()
     plans = iter(planned)
     chunk = list(islice(plans, ENQUEUE_CHUNK))
     if not chunk:
@@ -265,6 +331,19 @@ class _Message:
     rows: list[Delivery]
 
 
+@dataclass
+class _Window:
+    """Grouping windows opened by claiming messages: ``last_sent_at`` set to ``opened``.
+
+    Opened with the claim, so that no other worker sends to the destination while the message
+    is on its way; closed again (``last_sent_at`` back to what it was ``before``) when nothing
+    was delivered: a failed attempt opens no window.
+    """
+
+    opened: datetime
+    before: dict[str, datetime | None]
+
+
 class Dispatcher:
     """Claims due deliveries per destination, sends them through channels, records outcomes."""
 
@@ -274,7 +353,7 @@ class Dispatcher:
         channels: dict[str, Channel],
         policy: RetryPolicy | None = None,
         group_interval: timedelta = timedelta(seconds=60),
-        clock: Callable[[], datetime] = timezone.now,
+        clock: Callable[[], datetime] | None = None,
         max_rows_per_message: int = 1000,
         batch_size: int = 50,
         max_rows_per_batch: int = 5000,
@@ -284,15 +363,19 @@ class Dispatcher:
         self.channels = channels
         self.policy = policy or RetryPolicy()
         self.group_interval = group_interval
-        self.clock = clock
+        # The database's clock unless a test gives its own: every server measures claims, leases
+        # and pacing on the same clock.
+        self.clock: Callable[[], datetime] = clock or DatabaseClock()
         self.max_rows_per_message = max_rows_per_message
         self.batch_size = batch_size
         self.max_rows_per_batch = max_rows_per_batch
         self._exists_cache: dict[str, bool] = {}
         self._notices: dict[int, Notice] = {}
         # Webhook destinations held back by pacing, until when (within one drain). Waits only
-        # grow (tokens, Retry-After, the grouping interval after the last send), and webhook
-        # rows are always groupable, so nothing queued meanwhile could go out earlier.
+        # grow (tokens, a block until a retry, the grouping interval after a delivered message;
+        # a window whose message is still being sent, which may fail and close it, is held only
+        # for a short step), and webhook rows are always groupable, so nothing queued meanwhile
+        # could go out earlier.
         self._held: dict[str, datetime] = {}
         self._recover_at: datetime | None = None
         # Called with the first claim's expiry, so that a drain comes then even if this worker
@@ -315,13 +398,14 @@ class Dispatcher:
 
         Only one drain waits at a time (a lease), and only while ``should_yield`` says no
         other task is waiting for the worker; the others send what is due and return.
-        Stops at the deadline; ``report.next_due`` says when the rest is due, so the caller
-        can wake a drain then.
+        Stops at the deadline; ``report.next_due`` says when the rest is due (work held back
+        by pacing: when it may go), so the caller can wake a drain then.
         """
         report = DispatchReport()
         deadline = self.timer() + budget_seconds
         waiting = False
         renew_at = 0.0
+        left: float | None = None
         self._held = {}
         try:
             while True:
@@ -346,6 +430,10 @@ class Dispatcher:
             if waiting:
                 self._release(WAITER)
         report.next_due = self.next_due()
+        if report.next_due is not None and left and report.next_due <= self.clock():
+            # Work is due but held back (a rate limit, a block until a retry, a grouping
+            # window): the next drain is needed when that ends, not at once.
+            report.next_due = self.clock() + timedelta(seconds=left)
         return report
 
     def run_once(
@@ -433,9 +521,10 @@ class Dispatcher:
         One batch per pass, so a large email backlog never keeps the webhook destinations
         waiting (the drain loop comes back for the next batch). Each recipient's message takes
         all their due rows (up to ``max_rows_per_message``), so a burst becomes one digest per
-        person, not one per handful of notices. One claim, one lookup of all recipients, one
-        connection for the batch; the lease is renewed while the batch is sent. Returns
-        whether anything was sent or settled.
+        person, not one per handful of notices. A recipient emailed within the grouping
+        interval, or waiting for a retry, is held back (:meth:`_hold_back`). One claim, one
+        lookup of all recipients, one connection for the batch; a heartbeat renews the lease
+        while the batch is sent. Returns whether anything was sent, settled or held back.
         """
         if deadline is not None and self.timer() >= deadline:
             return False
@@ -453,25 +542,116 @@ class Dispatcher:
                 .filter(destination__in=destinations)
                 .order_by("destination", "due_at", "id")[: self.max_rows_per_batch]
             )
+            if not rows:
+                return False
+            states = self._lock_states(sorted({r.destination for r in rows}), now)
+            rows, held = self._hold_back(rows, states, now)
             self._attach_notices(rows)
             messages = self._messages(channel, rows)
             if not messages:
-                return False
+                return held
+            window = self._open([m.destination for m in messages], states, now)
             self._claim([r for m in messages for r in m.rows], claim, now, started=False)
         self._cover_claims(now)
         resolved = self._resolve_all([m.destination for m in messages])
-        renewed = self.timer()
-        with channel.batch():
+        ids = [r.pk for m in messages for r in m.rows]
+        with self._keep_lease(claim, ids) as beating, channel.batch():
+            renewed = self.timer()
             for i, message in enumerate(messages):
                 if deadline is not None and self.timer() >= deadline:
                     self._unclaim(claim, [r.pk for m in messages[i:] for r in m.rows])
+                    self._close(window, [m.destination for m in messages[i:]])
                     return True
-                if self.timer() - renewed > self.policy.lease.total_seconds() / 3:
+                if not beating and self.timer() - renewed > self.policy.lease.total_seconds() / 3:
                     self._renew(claim, [r.pk for m in messages[i:] for r in m.rows])
                     renewed = self.timer()
                 if self._start(claim, message):
-                    self._deliver(channel, message, resolved[message.destination], claim, report)
+                    self._deliver(
+                        channel, message, resolved[message.destination], claim, report, window
+                    )
+                else:
+                    self._close(window, [message.destination])
         return True
+
+    def _lock_states(self, destinations: list[str], now: datetime) -> dict[str, DestinationState]:
+        """The pacing state of these destinations, created if new, locked until the claim commits.
+
+        Every worker creates and locks them in the same order (by name), so two batches never
+        wait for each other in a circle; a worker claiming for a destination another has just
+        claimed for waits for that claim and then sees the window it opened.
+        """
+        DestinationState.objects.bulk_create(
+            [DestinationState(destination=d, tokens=0.0, refilled_at=now) for d in destinations],
+            ignore_conflicts=True,
+        )
+        locked = (
+            DestinationState.objects.select_for_update()
+            .filter(destination__in=destinations)
+            .order_by("destination")
+        )
+        return {state.destination: state for state in locked}
+
+    def _hold_back(
+        self, rows: list[Delivery], states: dict[str, DestinationState], now: datetime
+    ) -> tuple[list[Delivery], bool]:
+        """Leave out the rows of destinations that must wait; make them due when they may go.
+
+        A destination waits while it is blocked until a retry (a failure's backoff, a
+        Retry-After), and its groupable rows wait out the grouping interval after a delivered
+        message. Made due then, they go out together with whatever arrives meanwhile, as one
+        digest. While the message that opened a window is still being sent (by another
+        worker), they are looked at again after a short step: if it fails, the window closes.
+        Returns the rows that may go now, and whether any were held back.
+        """
+        blocked: dict[str, datetime] = {}
+        window: dict[str, datetime] = {}
+        for key, state in states.items():
+            if state.blocked_until and state.blocked_until > now:
+                blocked[key] = state.blocked_until
+            if state.last_sent_at and state.last_sent_at + self.group_interval > now:
+                window[key] = state.last_sent_at + self.group_interval
+        grouped = {r.destination for r in rows if r.groupable and r.destination in window}
+        if grouped:
+            step = now + timedelta(seconds=WAIT_STEP)
+            busy = Delivery.objects.filter(destination__in=grouped, status=Status.SENDING)
+            for key in set(busy.values_list("destination", flat=True)):
+                window[key] = min(window[key], step)
+        free: list[Delivery] = []
+        later: dict[datetime, list[int]] = {}
+        for row in rows:
+            waits = [blocked.get(row.destination), window.get(row.destination)]
+            until = max((w for w in waits[: 2 if row.groupable else 1] if w), default=None)
+            if until is None:
+                free.append(row)
+            else:
+                later.setdefault(until, []).append(row.pk)
+        for until, ids in later.items():
+            Delivery.objects.filter(pk__in=ids).update(due_at=until)
+        return free, bool(later)
+
+    def _open(
+        self, destinations: list[str], states: dict[str, DestinationState], now: datetime
+    ) -> _Window:
+        """Open the grouping window of destinations whose messages are being claimed."""
+        DestinationState.objects.filter(destination__in=destinations).update(
+            last_sent_at=now, refilled_at=now
+        )
+        return _Window(now, {key: states[key].last_sent_at for key in destinations})
+
+    def _close(self, window: _Window | None, destinations: Sequence[str]) -> None:
+        """Nothing was delivered to these destinations: the windows their claims opened close.
+
+        Only where no later claim has opened another since.
+        """
+        if window is None:
+            return
+        before: dict[datetime | None, list[str]] = {}
+        for key in destinations:
+            before.setdefault(window.before.get(key), []).append(key)
+        for value, keys in before.items():
+            DestinationState.objects.filter(
+                destination__in=keys, last_sent_at=window.opened
+            ).update(last_sent_at=value)
 
     def _messages(self, channel: Channel, rows: list[Delivery]) -> list[_Message]:
         """Group locked rows into at most ``batch_size`` messages, one per destination."""
@@ -531,14 +711,22 @@ class Dispatcher:
                 rows = rows[:fit]
             # A backlog larger than one message drains at the rate limit; the grouping
             # interval applies once what is waiting fits one message.
-            wait = self._pace(destination, channel, now, grouping=bool(groupable) and not backlog)
+            wait, window = self._pace(
+                destination, channel, now, grouping=bool(groupable) and not backlog
+            )
             if wait > 0:
                 return wait
             self._claim(rows, claim, now, started=True)
         self._cover_claims(now)
-        self._deliver(
-            channel, _Message(destination, rows), self.directory.resolve(destination), claim, report
-        )
+        with self._keep_lease(claim, [r.pk for r in rows]):
+            self._deliver(
+                channel,
+                _Message(destination, rows),
+                self.directory.resolve(destination),
+                claim,
+                report,
+                window,
+            )
         if channel.rate_limit is not None:
             # Refill from when the request was done, not from when the token was taken: the
             # time between the two varies (a busy worker), and the service counts arrivals.
@@ -628,8 +816,50 @@ class Dispatcher:
             claimed_at=self.clock()
         )
 
-    def _pace(self, destination: str, channel: Channel, now: datetime, grouping: bool) -> float:
-        """Rate limit, Retry-After block and grouping interval; takes a token when it may send."""
+    @contextmanager
+    def _keep_lease(self, claim: str, ids: list[int]) -> Iterator[bool]:
+        """Renew the claim of ``ids`` every third of the lease while the block runs.
+
+        A heartbeat thread (with its own database connection), so that a message the service
+        is slow to accept (a mail server taking its time) is not taken for a dead worker's and
+        marked 'unknown'; for at most ``HEARTBEAT_LIMIT`` seconds. Yields whether it beats: not
+        inside a transaction, where the claim is not visible to another connection yet (and
+        renewing it would wait for this one).
+        """
+        every = self.policy.lease.total_seconds() / 3
+        if connection.in_atomic_block or every <= 0:
+            yield False
+            return
+        stop = threading.Event()
+        beats = int(HEARTBEAT_LIMIT // every)
+
+        def beat() -> None:
+            try:
+                for _ in range(beats):
+                    if stop.wait(every):
+                        break
+                    self._renew(claim, ids)
+            except Exception:
+                logger.exception("Notify Plus: could not renew the lease of a message in flight")
+            finally:
+                connection.close()  # this thread's own connection
+
+        thread = threading.Thread(target=beat, name="notify-plus-lease", daemon=True)
+        thread.start()
+        try:
+            yield True
+        finally:
+            stop.set()
+            thread.join(timeout=every)
+
+    def _pace(
+        self, destination: str, channel: Channel, now: datetime, grouping: bool
+    ) -> tuple[float, _Window | None]:
+        """Block until a retry, grouping window, rate limit: the seconds to wait, or 0.
+
+        When it may send it takes a token and opens the grouping window (closed again if
+        nothing is delivered).
+        """
         limit = channel.rate_limit
         state = DestinationState.objects.select_for_update().filter(destination=destination).first()
         if state is None:
@@ -639,19 +869,23 @@ class Dispatcher:
             )
             state = DestinationState.objects.select_for_update().get(destination=destination)
         if state.blocked_until and state.blocked_until > now:
-            return (state.blocked_until - now).total_seconds()
+            return (state.blocked_until - now).total_seconds(), None
         if grouping and state.last_sent_at and now < state.last_sent_at + self.group_interval:
-            return (state.last_sent_at + self.group_interval - now).total_seconds()
+            wait = (state.last_sent_at + self.group_interval - now).total_seconds()
+            if Delivery.objects.filter(destination=destination, status=Status.SENDING).exists():
+                wait = min(wait, WAIT_STEP)  # its message may yet fail, closing the window
+            return wait, None
         if limit:
             elapsed = max(0.0, (now - state.refilled_at).total_seconds())
             tokens = min(float(limit.burst), state.tokens + elapsed * limit.per_second)
             if tokens < 1.0:
-                return (1.0 - tokens) / limit.per_second
+                return (1.0 - tokens) / limit.per_second, None
             state.tokens = tokens - 1.0
             state.refilled_at = now
+        window = _Window(now, {destination: state.last_sent_at})
         state.last_sent_at = now
         state.save(update_fields=["tokens", "refilled_at", "last_sent_at"])
-        return 0.0
+        return 0.0, window
 
     # -- sending and recording --------------------------------------------------------------
 
@@ -662,7 +896,13 @@ class Dispatcher:
         resolved: Destination | Skip,
         claim: str,
         report: DispatchReport,
+        window: _Window | None = None,
     ) -> None:
+        """Send one message and record its outcome.
+
+        A message that delivered nothing (it failed, or every row was skipped) closes the
+        grouping window its claim opened.
+        """
         live: list[Delivery] = []
         gone: list[Delivery] = []
         refs = {r: r.notice_record.object_ref if r.notice_record_id else "" for r in message.rows}
@@ -673,10 +913,12 @@ class Dispatcher:
             self._settle(gone, claim, Status.SKIPPED, "the object was deleted before sending")
             report.skipped += len(gone)
         if not live:
+            self._close(window, [message.destination])
             return
         if isinstance(resolved, Skip):
             self._settle(live, claim, Status.SKIPPED, resolved.reason)
             report.skipped += len(live)
+            self._close(window, [message.destination])
             return
         notices = [self._notice(r) for r in live]
         mentions = sorted({m for r in live for m in (r.mentions or [])})
@@ -688,6 +930,8 @@ class Dispatcher:
         report.messages += 1
         report.results.append(result)
         self._record(message.destination, channel, live, claim, result, report)
+        if result.outcome != Outcome.SENT:
+            self._close(window, [message.destination])
 
     def _check_exist(self, refs: set[str]) -> None:
         """Find out which of ``refs`` still exist, all at once where the directory can.
@@ -776,19 +1020,18 @@ class Dispatcher:
         """Back to pending with backoff, or failed when out of attempts or too old.
 
         Age counts from the first due time: a digest row queued a day before it was due is
-        not too old on its first transient error. A 429 does not use up an attempt.
+        not too old on its first transient error. A 429 does not use up an attempt. The rows of
+        one message are retried together, at the backoff of the most-tried (or the Retry-After),
+        and the destination is blocked until then: what is queued for it meanwhile goes along
+        in the retry's message instead of ahead of it.
         """
         rate_limited = result.status == 429
-        if result.retry_after is not None:
-            until = now + timedelta(seconds=result.retry_after)
-            blocked = DestinationState.objects.filter(destination=key)
-            if rate_limited and "global" in result.detail:
-                blocked = DestinationState.objects.filter(
-                    destination__startswith=f"{channel.kind}:"
-                )
-            blocked.update(blocked_until=until)
+        if result.retry_after is not None and rate_limited and "global" in result.detail:
+            DestinationState.objects.filter(destination__startswith=f"{channel.kind}:").update(
+                blocked_until=now + timedelta(seconds=result.retry_after)
+            )
         give_up: dict[str, list[Delivery]] = {}
-        retry: dict[int, list[Delivery]] = {}
+        retry: list[Delivery] = []
         for row in rows:
             attempts = row.attempts - 1 if rate_limited else row.attempts
             start = max(row.created_at, row.first_due_at or row.created_at)
@@ -797,7 +1040,7 @@ class Dispatcher:
             elif attempts >= self.policy.max_attempts:
                 give_up.setdefault(f"{attempts} attempts", []).append(row)
             else:
-                retry.setdefault(attempts, []).append(row)
+                retry.append(row)
         undo = F("attempts") - 1 if rate_limited else F("attempts")
         for why, group in give_up.items():
             report.failed += self._mine(group, claim).update(
@@ -807,19 +1050,24 @@ class Dispatcher:
                 claim_token="",
                 updated_at=now,
             )
-        for attempts, group in retry.items():
-            delay = self.policy.backoff(max(1, attempts))
+        until = now + timedelta(seconds=result.retry_after) if result.retry_after else None
+        if retry:
+            tried = max(r.attempts - 1 if rate_limited else r.attempts for r in retry)
+            delay = self.policy.backoff(max(1, tried))
             if result.retry_after is not None:
                 delay = max(result.retry_after, delay if not rate_limited else 0.0)
-            report.retried += self._mine(group, claim).update(
+            until = now + timedelta(seconds=delay)
+            report.retried += self._mine(retry, claim).update(
                 status=Status.PENDING,
                 attempts=undo,
-                due_at=now + timedelta(seconds=delay),
+                due_at=until,
                 last_error=result.detail,
                 claim_token="",
                 message_id="",
                 updated_at=now,
             )
+        if until is not None:
+            DestinationState.objects.filter(destination=key).update(blocked_until=until)
 
     # -- leases -----------------------------------------------------------------------------
 

@@ -5,6 +5,12 @@ the notification category, the part category (and its subcategories) and the sto
 the first matching route wins unless it says ``continue``; a notice no route matches goes to
 the default destinations. People receive email according to their own preferences, and are
 @-mentioned in the channels only where they opted in with their member id.
+
+Email timing: *immediately* means due now; *hourly* and *daily* mean due at the next digest
+time; quiet hours move either to their end. Every delivery is groupable: the outbox sends a
+destination's first notice at once and folds the ones arriving within the grouping interval
+after it into one digest, for a person's mailbox as for a Slack or Discord channel, so a burst
+of 30 notices is two or three emails, not 30.
 """
 
 from __future__ import annotations
@@ -30,7 +36,11 @@ DAILY_DIGEST_HOUR = 7
 
 @dataclass(frozen=True)
 class PlannedDelivery:
-    """Routing's decision: this notice goes to this destination (not before ``due_at``)."""
+    """Routing's decision: this notice goes to this destination (not before ``due_at``).
+
+    ``groupable``: it may wait out the grouping interval and go in one digest with others to the
+    same destination (routing plans every delivery so; ``False`` sends it alone, at once).
+    """
 
     channel: str
     destination: str
@@ -170,14 +180,17 @@ def plan(
                     if person.email
                     else f"{person.name or person.user_id} (no address)",
                     due_at=due,
-                    groupable=person.email_mode != "immediate",
                 )
             )
     return planned
 
 
 def email_due_at(person: Recipient, now: datetime) -> datetime:
-    """When this person's email should go: now, the next digest time, or after quiet hours."""
+    """When this person's email should go: now, the next digest time, or after quiet hours.
+
+    Due now is not sent now when the person was emailed within the grouping interval: the
+    outbox then holds it until the interval ends and sends one digest (see ``outbox``).
+    """
     tz = _zone(person.timezone)
     local = now.astimezone(tz)
     if person.email_mode == "hourly":

@@ -2,7 +2,10 @@
 
 The outbox (and its models) is imported only where app integration is on.
 
-Called by InvenTree's worker via ``offload_task`` and by the plugin's scheduled sweep.
+Called by InvenTree's worker via ``offload_task`` and by the plugin's scheduled sweep. Times
+the outbox reports (when work is next due) and the drain leases are on the database's clock,
+like the outbox's claims, so that app servers whose clocks disagree agree on them; only the
+one-off wake-up schedule is on this server's clock, as django-q2's scheduler reads it.
 """
 
 from __future__ import annotations
@@ -42,26 +45,38 @@ def channels() -> dict[str, Channel]:
     return {kind: cls(context) for kind, cls in CHANNELS.items()}
 
 
+def setting_int(plugin: Any, key: str, least: int) -> int:
+    """An integer setting as stored, at least ``least``.
+
+    0 stays 0 (then ``least`` applies), it never turns into the default: a stored value the
+    admin cannot see replaced. Only a value that is not a number at all falls back to the
+    declared default.
+    """
+    value = plugin.get_setting(key, cache=False)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = int(plugin.SETTINGS[key]["default"])
+        logger.warning("Notify Plus: setting %s is not a number; using %s", key, number)
+    return max(least, number)
+
+
 def build_dispatcher(plugin: Any) -> Any:
-    """A dispatcher configured from the plugin settings."""
+    """A dispatcher configured from the plugin settings, on the database's clock."""
     from InvenTree.helpers_email import get_email_for_user
 
     from .directory import SettingsDirectory
     from .outbox import Dispatcher, RetryPolicy
 
     policy = RetryPolicy(
-        max_attempts=max(1, int(plugin.get_setting("RETRY_MAX_ATTEMPTS", cache=False) or 10)),
-        max_age=timedelta(
-            hours=max(1, int(plugin.get_setting("RETRY_MAX_HOURS", cache=False) or 24))
-        ),
+        max_attempts=setting_int(plugin, "RETRY_MAX_ATTEMPTS", least=1),
+        max_age=timedelta(hours=setting_int(plugin, "RETRY_MAX_HOURS", least=1)),
     )
     return Dispatcher(
         directory=SettingsDirectory(plugin.routing_config(), get_email_for_user),
         channels=channels(),
         policy=policy,
-        group_interval=timedelta(
-            seconds=int(plugin.get_setting("GROUP_INTERVAL", cache=False) or 0)
-        ),
+        group_interval=timedelta(seconds=setting_int(plugin, "GROUP_INTERVAL", least=0)),
         on_claim=schedule_wake,
     )
 
@@ -137,32 +152,36 @@ def wake_at(when: datetime | None) -> None:
     """
     if when is None:
         return
-    from django.utils import timezone
-
     from .models import Lease
-    from .outbox import WAITER
+    from .outbox import WAITER, database_now
 
-    now = timezone.now()
+    now = database_now()
     if Lease.objects.filter(name=WAITER, until__gt=now).exists():
         return
     seconds = (when - now).total_seconds()
     if seconds <= SCHEDULER_TICK:
         queue_drain(budget_seconds=max(DRAIN_BUDGET, seconds + 1.0))
         return
-    schedule_wake(when)
+    schedule_wake(when, now)
 
 
-def schedule_wake(when: datetime) -> None:
+def schedule_wake(when: datetime, now: datetime | None = None) -> None:
     """A one-off django-q2 schedule that starts a drain by ``when`` (kept if an earlier one is set).
 
     It lives in the database, so it also covers a drain's own claims: if the worker is killed
     holding them, the drain it starts finds them when their lease runs out. A one-off schedule
     fires at the scheduler's next tick after its time, so it is set one tick early; the drain
-    it starts waits the rest in short steps.
+    it starts waits the rest in short steps. ``when`` is on the database's clock (``now`` is
+    the database's time, if known); the schedule is set on this server's, which the scheduler
+    reads.
     """
+    from django.utils import timezone
     from django_q.models import Schedule
 
-    at = when - timedelta(seconds=SCHEDULER_TICK)
+    from .outbox import database_now
+
+    here = timezone.now()
+    at = when + (here - (now or database_now())) - timedelta(seconds=SCHEDULER_TICK)
     current = Schedule.objects.filter(name=WAKE_SCHEDULE).order_by("next_run").first()
     if current is not None and current.next_run <= at and current.repeats != 0:
         return
@@ -181,12 +200,10 @@ def schedule_wake(when: datetime) -> None:
 
 def queue_drain(budget_seconds: float = DRAIN_BUDGET) -> None:
     """Queue one drain task; a burst of requests while one is queued adds no more."""
-    from django.utils import timezone
-
     from .models import Lease
-    from .outbox import QUEUED
+    from .outbox import QUEUED, database_now
 
-    now = timezone.now()
+    now = database_now()
     Lease.objects.get_or_create(name=QUEUED)
     # Expires on its own, in case the queued task is lost (worker restarted).
     free = Lease.objects.filter(name=QUEUED).exclude(until__gt=now)

@@ -82,6 +82,52 @@ def drain(args: dict) -> dict:
     return {"messages": report.messages, "sent": report.sent}
 
 
+def claim(args: dict) -> dict:
+    """One Slack delivery claimed by a worker ``age`` seconds ago by the database's clock."""
+    from datetime import timedelta
+
+    from django.db.models.functions import Now
+
+    from inventree_notify_plus.devtools.samples import low_stock_notice
+    from inventree_notify_plus.models import Delivery
+    from inventree_notify_plus.outbox import enqueue
+    from inventree_notify_plus.routing import PlannedDelivery
+
+    enqueue(low_stock_notice("Part 1", 1), [PlannedDelivery("slack", "slack:default", "slack")])
+    Delivery.objects.update(
+        status="sending",
+        claim_token="c" * 32,
+        message_id="m" * 32,
+        attempts=1,
+        claimed_at=Now() - timedelta(seconds=args.get("age", 0)),
+    )
+    return {}
+
+
+def skewed(args: dict) -> dict:
+    """A worker whose own clock is ``skew`` seconds off: recover stale claims, take the lease of
+    the waiting drain. Its dispatcher keeps the database's clock."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inventree_notify_plus.devtools.standalone import StaticDirectory
+    from inventree_notify_plus.models import Delivery
+    from inventree_notify_plus.outbox import WAITER, WAITER_HOLD, Dispatcher, RetryPolicy
+
+    real = timezone.now
+    timezone.now = lambda: real() + timedelta(seconds=args["skew"])
+    dispatcher = Dispatcher(
+        StaticDirectory(), {}, policy=RetryPolicy(lease=timedelta(seconds=args.get("lease", 30)))
+    )
+    recovered = dispatcher.recover_stale()
+    return {
+        "recovered": recovered,
+        "statuses": sorted(Delivery.objects.values_list("status", flat=True)),
+        "waiter": dispatcher._hold(WAITER, WAITER_HOLD),
+    }
+
+
 def begin(args: dict) -> dict:
     from django.db import transaction
 
@@ -116,6 +162,8 @@ MODES = {
     "enqueue": enqueue,
     "drain": drain,
     "begin": begin,
+    "claim": claim,
+    "skewed": skewed,
 }
 
 

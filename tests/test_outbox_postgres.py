@@ -116,3 +116,21 @@ def test_worker_killed_mid_batch_the_survivor_sends_the_rest_once():
         (u for u in range(users) if u != 2), 1
     )
     assert mails["u2@example.com"] <= 1  # in doubt: sent at most once, never again
+
+
+def test_a_server_whose_clock_runs_ahead_takes_no_live_claim():
+    """Another worker claimed a row just now and holds the waiting drain's lease; a server whose
+    clock is 10 minutes ahead sees both as live: claims and leases are on the database's clock."""
+    run("claim", age=0)
+    holder = run("skewed", skew=0)
+    assert holder == {"recovered": 0, "statuses": ["sending"], "waiter": True}
+    ahead = run("skewed", skew=600)
+    assert ahead == {"recovered": 0, "statuses": ["sending"], "waiter": False}
+
+
+def test_a_server_whose_clock_runs_behind_still_finds_a_dead_claim():
+    """A worker died holding a claim a minute ago (the lease is 30 s); a server whose clock is
+    10 minutes behind marks it 'unknown' all the same."""
+    run("claim", age=60)
+    behind = run("skewed", skew=-600, lease=30)
+    assert behind["recovered"] == 1 and behind["statuses"] == ["unknown"]

@@ -125,3 +125,18 @@ def test_quiet_hours_do_not_hold_channel_posts():
     planned = {p.destination: p for p in plan(in_categories(99), [person], CONFIG, NOON)}
     assert planned["slack:default"].due_at == NOON
     assert planned["email:user:1"].due_at == NOON.replace(hour=23)
+
+
+def test_email_is_groupable_at_every_frequency_and_due_now_by_default():
+    """'Immediately' is due now and may go in one digest with what follows within the grouping
+    interval (the outbox decides that); hourly and daily are due at their digest time."""
+    people = [
+        Recipient(1, email="a@example.com"),
+        Recipient(2, email="b@example.com", email_mode="hourly"),
+        Recipient(3, email="c@example.com", email_mode="daily"),
+    ]
+    planned = {p.destination: p for p in plan(in_categories(99), people, CONFIG, NOON)}
+    assert planned["email:user:1"].due_at == NOON
+    assert planned["email:user:2"].due_at == NOON.replace(hour=13)
+    assert planned["email:user:3"].due_at == datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+    assert all(p.groupable for p in planned.values())
