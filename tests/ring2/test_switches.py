@@ -27,7 +27,7 @@ from plugin.models import PluginUserSetting
 
 from inventree_notify_plus import tasks
 from inventree_notify_plus.inventree import episodes, readiness
-from inventree_notify_plus.models import Condition, Delivery
+from inventree_notify_plus.models import Condition, Delivery, DestinationState
 
 SLACK = "https://hooks.slack.com/services/T0/B0/secret"
 CORE = "inventree-email-notification"
@@ -277,7 +277,9 @@ class NoStrandedEmail(Switches):
         again = Schedule.objects.get(name=tasks.FLUSH_SCHEDULE)
         self.assertEqual(again.func, tasks.FLUSH_TASK)
         self.assertLessEqual(again.next_run, row.due_at)
+        # the retry's time comes: the row is due and its mailbox's backoff is over
         Delivery.objects.filter(pk=row.pk).update(due_at=timezone.now())
+        DestinationState.objects.filter(destination=row.destination).update(blocked_until=None)
         run_offloaded(again.func)  # the schedule fires
         self.assertEqual(self.mailed("M9 bolt"), [("alice",)])
 
