@@ -1,11 +1,24 @@
 """Notify Plus: InvenTree notifications by email (one per person, with consent), Slack and Discord.
 
-An InvenTree notification becomes a channel-neutral notice (``notice.py``), routing decides its
-destinations (``routing.py``), the outbox stores a row per delivery and a dispatcher in InvenTree's
-worker claims, paces and retries them (``outbox.py``, ``models.py``: the rows are the delivery log),
-and a channel renders and sends each message (``channels/``). ``plugin.py`` is the InvenTree plugin;
-the modules that talk to InvenTree import it inside functions, so the rest is tested on every CI
-run without an InvenTree. The flow of one notice through every module: docs/architecture.md.
+The flow of one notice, and where each step lives (docs/architecture.md draws it):
+
+- ``inventree/``: the InvenTree edge. ``intake`` takes each notification InvenTree triggers,
+  ``notices`` turns it into a channel-neutral Notice (``notice.py``), ``recipients`` and
+  ``subscribers`` say who receives it, ``consent`` who is emailed, ``episodes`` and ``recovery``
+  announce a low-stock condition once and its end; ``core_email_guard`` keeps InvenTree's own
+  email method out of the way, ``plugin_state`` sees activation and the switches that stop email,
+  ``events`` and ``scheduled`` are what InvenTree's events and scheduler run.
+- ``routing.py`` decides the destinations (``configured_routing.py``: destinations and routes
+  from the settings); ``outbox.py`` stores a row per delivery and a dispatcher in InvenTree's
+  worker (``tasks.py``) claims, paces and retries them (``models.py``: the rows are the delivery
+  log); ``directory.py`` resolves each destination at send time and a channel renders and sends
+  it (``channels/``).
+- ``web/``: InvenTree's web UI: the panels, the admin's endpoints apart from each user's own.
+- ``plugin.py`` is the InvenTree plugin, declarations (``settings.py``) and hooks only.
+
+InvenTree itself is imported only at the edge (``inventree/``, ``web/``, ``plugin.py``,
+``settings.py``, ``tasks.py``), mostly inside functions, so the rest is tested on every CI run
+without an InvenTree (``tests/test_layout.py`` keeps it so, with no import cycles).
 """
 
 __version__ = "2.0.0"

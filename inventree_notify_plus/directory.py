@@ -4,8 +4,8 @@ Keys, not addresses, are stored: a webhook URL is a secret that may be rotated, 
 change their address or be deactivated between the notice and the send.
 
 A queued email resolves whether or not *Email* is still on: it was taken from InvenTree's own
-email, so it is owed to its recipient (see ``email_consent``); switching Email off sends it
-at once instead of skipping it.
+email, so it is owed to its recipient (see ``inventree.plugin_state``); switching Email off
+sends it at once instead of skipping it.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .categories import UI_ONLY
+from .inventree.categories import UI_ONLY
 from .notice import Notice
 from .redaction import mask_email, mask_url
 

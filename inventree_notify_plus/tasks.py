@@ -247,16 +247,6 @@ def offload(task: str, *args: Any) -> None:
     offload_task(task, *args, group="notify_plus", force_async=True)
 
 
-def sweep() -> None:
-    """The scheduled sweep: recovery fallback, then drain (bounded, like every drain)."""
-    from .recovery import check_recovery
-
-    plugin = _plugin()
-    if plugin is not None and plugin.outbox_ready():
-        check_recovery(plugin)
-    drain(budget_seconds=DRAIN_BUDGET)
-
-
 def send_best_effort(notice_data: dict, planned: list[dict]) -> None:
     """Without the outbox (app integration off): send once, log the outcome, no retries."""
     from InvenTree.helpers_email import get_email_for_user
@@ -290,7 +280,7 @@ def flush_email(budget_seconds: float = DRAIN_BUDGET) -> int:
     """Send every email Notify Plus holds now: one final digest per recipient.
 
     Queued when Notify Plus stops emailing (deactivated, *Email* or *Send notifications*
-    switched off; the rule is in ``email_consent``). Email rows only, all made due now
+    switched off; the rule is in ``inventree.plugin_state``). Email rows only, all made due now
     (digests, quiet hours); Slack and Discord keep their schedule. Needs no plugin instance and
     no app registration, so a worker whose registry no longer has the plugin active runs it
     too. Rows are claimed like any drain's, so a drain running beside it never sends one twice.

@@ -131,11 +131,11 @@ def skewed(args: dict) -> dict:
 def begin(args: dict) -> dict:
     from django.db import transaction
 
-    from inventree_notify_plus import conditions
+    from inventree_notify_plus.inventree import episodes
 
     wait_until(args["start"])
     with transaction.atomic():
-        _, new = conditions.begin(args["key"])
+        _, new = episodes.begin(args["key"])
         time.sleep(0.3)  # hold the transaction open, as intake does while it queues the notice
     return {"new": new}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from inventree_notify_plus import readiness
-from inventree_notify_plus.email_consent import own_choice, wants
+from inventree_notify_plus.inventree import readiness
+from inventree_notify_plus.inventree.consent import own_choice, wants
 from inventree_notify_plus.routing import parse_routes, parse_routes_lenient
 
 

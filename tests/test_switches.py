@@ -11,10 +11,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from inventree_notify_plus import conditions
 from inventree_notify_plus.directory import SettingsDirectory
-from inventree_notify_plus.email_consent import switched_off
-from inventree_notify_plus.inventree_notices import BUILD_SHORTFALL, LOW_STOCK, RECOVERED
+from inventree_notify_plus.inventree import episodes
+from inventree_notify_plus.inventree.consent import switched_off
+from inventree_notify_plus.inventree.notices import BUILD_SHORTFALL, LOW_STOCK, RECOVERED
 from inventree_notify_plus.routing import RoutingConfig
 
 ON = {"NOTIFICATIONS_ENABLE": True, "NOTIFICATIONS_LOW_STOCK": True}
@@ -50,19 +50,19 @@ def test_a_queued_email_is_still_delivered_after_email_was_switched_off():
 def test_an_episode_without_a_visible_end_is_bounded():
     start = timezone.now()
     bound = timedelta(hours=23)
-    first, new = conditions.begin("low_stock:part:7", now=start, max_age=bound)
+    first, new = episodes.begin("low_stock:part:7", now=start, max_age=bound)
     assert new
     # InvenTree's repeats within the bound stay silent, as with a visible end
-    assert conditions.begin("low_stock:part:7", now=start + timedelta(hours=5), max_age=bound) == (
+    assert episodes.begin("low_stock:part:7", now=start + timedelta(hours=5), max_age=bound) == (
         first,
         False,
     )
     # InvenTree's next daily notice starts a new episode: announced again
     later = start + timedelta(hours=24)
-    episode, new = conditions.begin("low_stock:part:7", now=later, max_age=bound)
+    episode, new = episodes.begin("low_stock:part:7", now=later, max_age=bound)
     assert new and episode == later.isoformat()
     # with a visible end (max_age None) it lasts until it is ended
-    assert not conditions.begin("low_stock:part:7", now=later + timedelta(days=30))[1]
+    assert not episodes.begin("low_stock:part:7", now=later + timedelta(days=30))[1]
 
 
 def test_the_outbox_models_import_where_the_app_is_not_installed():

@@ -7,7 +7,8 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from inventree_notify_plus import routing, ui
+from inventree_notify_plus import routing
+from inventree_notify_plus.web import routes_editor, subscriptions
 
 
 def test_rows_round_trip_to_the_setting_routing_reads():
@@ -17,7 +18,7 @@ def test_rows_round_trip_to_the_setting_routing_reads():
             {"location": 7, "to": ["discord:default"], "continue": True},
         ]
     )
-    rows = ui.route_rows(stored)
+    rows = routes_editor.route_rows(stored)
     assert rows == [
         {
             "category": ["part.notify_low_stock"],
@@ -34,7 +35,7 @@ def test_rows_round_trip_to_the_setting_routing_reads():
             "continue": True,
         },
     ]
-    text = ui.rows_to_text(rows)
+    text = routes_editor.rows_to_text(rows)
     assert json.loads(text) == [
         {"category": ["part.notify_low_stock"], "part_category": [3, 4], "to": ["slack:ops"]},
         {"location": [7], "to": ["discord:default"], "continue": True},
@@ -45,17 +46,19 @@ def test_rows_round_trip_to_the_setting_routing_reads():
 
 
 def test_no_rows_store_an_empty_setting_and_bad_json_shows_no_rows():
-    assert ui.rows_to_text([]) == ""
-    assert ui.route_rows("") == []
-    assert ui.route_rows("[{") == []
+    assert routes_editor.rows_to_text([]) == ""
+    assert routes_editor.route_rows("") == []
+    assert routes_editor.route_rows("[{") == []
 
 
 def test_editor_rows_get_the_errors_saving_gives():
     rows = [{"category": ["part.notify_low_stock"], "to": ["slack:nowhere"]}]
     with pytest.raises(ValidationError, match="Route 1: unknown destination 'slack:nowhere'"):
-        routing.parse_routes(ui.rows_to_text(rows), ["slack:default"])
+        routing.parse_routes(routes_editor.rows_to_text(rows), ["slack:default"])
     with pytest.raises(ValidationError, match="Route 1 matches nothing in particular"):
-        routing.parse_routes(ui.rows_to_text([{"to": ["slack:default"]}]), ["slack:default"])
+        routing.parse_routes(
+            routes_editor.rows_to_text([{"to": ["slack:default"]}]), ["slack:default"]
+        )
 
 
 def test_routes_in_scope_name_the_routes_a_page_is_under():
@@ -70,7 +73,9 @@ def test_routes_in_scope_name_the_routes_a_page_is_under():
             )
         )
     )
-    found = ui.routes_in_scope(config, {"part_category_path": [2, 1], "location_path": []})
+    found = subscriptions.routes_in_scope(
+        config, {"part_category_path": [2, 1], "location_path": []}
+    )
     assert [(r["route"], r["to"], r["continue"]) for r in found] == [
         (1, ["slack:a"], True),
         (3, ["slack:c"], False),

@@ -7,7 +7,8 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from inventree_notify_plus import categories, inventree_notices, routing, validation
+from inventree_notify_plus import routing, validation
+from inventree_notify_plus.inventree import categories, notices
 
 
 @pytest.mark.parametrize(
@@ -237,9 +238,9 @@ def test_routes_accept_every_known_category_and_ones_inventree_has_sent():
 
 def test_the_category_list_holds_the_ones_notify_plus_builds_notices_for():
     for category in (
-        inventree_notices.LOW_STOCK,
-        inventree_notices.BUILD_SHORTFALL,
-        inventree_notices.RECOVERED,
+        notices.LOW_STOCK,
+        notices.BUILD_SHORTFALL,
+        notices.RECOVERED,
     ):
         assert category in categories.CATEGORIES
     assert not set(categories.CATEGORIES) & set(categories.UI_ONLY)

@@ -3,7 +3,7 @@
 Notify Plus 1.0 turned InvenTree's per-user *Allow email notifications* off and marked each user
 it did that to (plugin user setting ``_EMAIL_HANDED_OVER``). This restores exactly those users
 and removes the marks when the migration is applied (activation does the same:
-``email_consent.undo_v1_handover``). Safe where InvenTree's plugin tables or rows are absent
+``inventree.handback.undo_v1_handover``). Safe where InvenTree's plugin tables or rows are absent
 (a fresh database, a test database migrated in another order): it then does nothing.
 """
 

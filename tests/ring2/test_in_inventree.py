@@ -17,8 +17,8 @@ from part.models import Part, PartCategory, PartCategoryStar, PartStar
 from plugin import registry
 from plugin.models import PluginSetting
 
+from inventree_notify_plus.inventree.subscribers import part_subscribers
 from inventree_notify_plus.models import Delivery
-from inventree_notify_plus.subscribers import part_subscribers
 
 SLACK = "https://hooks.slack.com/services/T0/B0/secret"
 DISCORD = "https://discord.com/api/webhooks/1/secret"
@@ -194,8 +194,8 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
     def test_recovery_ends_the_condition_and_is_announced_when_wanted(self):
         from stock.models import StockItem
 
+        from inventree_notify_plus.inventree.recovery import check_recovery
         from inventree_notify_plus.models import Condition
-        from inventree_notify_plus.recovery import check_recovery
 
         self.plugin.set_setting("NOTIFICATIONS_RECOVERY", True)
         self.plugin.send_notification(
@@ -275,7 +275,7 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
     def test_category_path_does_not_trust_a_stale_tree_index(self):
         """Seen live: InvenTree rebuilds the category tree in the background, and a sibling
         created moments before briefly shared the new category's tree fields."""
-        from inventree_notify_plus.inventree_notices import low_stock_notice
+        from inventree_notify_plus.inventree.notices import low_stock_notice
 
         purchasing = PartCategory.objects.create(name="Purchasing", parent=self.parent)
         lab = PartCategory.objects.create(name="Lab", parent=self.parent)

@@ -25,7 +25,8 @@ from part.models import Part, PartCategory, PartCategoryStar, PartStar
 from plugin import registry
 from plugin.models import PluginUserSetting
 
-from inventree_notify_plus import conditions, readiness, tasks
+from inventree_notify_plus import tasks
+from inventree_notify_plus.inventree import episodes, readiness
 from inventree_notify_plus.models import Condition, Delivery, DestinationState
 
 SLACK = "https://hooks.slack.com/services/T0/B0/secret"
@@ -138,7 +139,7 @@ class MasterSwitchStopsEveryNotice(Switches):
         from build.models import Build
         from part.models import BomItem
 
-        from inventree_notify_plus import events
+        from inventree_notify_plus.inventree import events
 
         screw = Part.objects.create(name="Screw", component=True)
         widget = Part.objects.create(name="Widget", assembly=True)
@@ -276,7 +277,7 @@ class NoStrandedEmail(Switches):
         again = Schedule.objects.get(name=tasks.FLUSH_SCHEDULE)
         self.assertEqual(again.func, tasks.FLUSH_TASK)
         self.assertLessEqual(again.next_run, row.due_at)
-        # the retry falls due (the row and its destination's hold after the failure)
+        # the retry's time comes: the row is due and its mailbox's backoff is over
         Delivery.objects.filter(pk=row.pk).update(due_at=timezone.now())
         DestinationState.objects.filter(destination=row.destination).update(blocked_until=None)
         run_offloaded(again.func)  # the schedule fires
@@ -329,7 +330,7 @@ class VersionOneHandBack(Switches):
 class IntakeErrorsStayInTheirSavepoint(Switches):
     def test_a_real_database_error_in_intake_leaves_inventree_email_going_out(self):
         """A read of the intake fails in PostgreSQL itself, inside InvenTree's transaction."""
-        from inventree_notify_plus import plugin_settings, recipients
+        from inventree_notify_plus.inventree import plugin_settings, recipients
 
         def broken_read(*args):
             with connection.cursor() as cursor:
@@ -394,24 +395,24 @@ class LowStockEpisodeIsBounded(Switches):
         self.assertEqual(self.mailed("M16 bolt"), [])  # deliberately not repeated
 
     def test_a_deleted_part_ends_its_condition(self):
-        from inventree_notify_plus.recovery import check_recovery
+        from inventree_notify_plus.inventree.recovery import check_recovery
 
         part = self.low_part("M18 bolt")
         other = self.low_part("M20 bolt")
         self.notify_low(part)
         self.notify_low(other)
         key, other_key = f"low_stock:part:{part.pk}", f"low_stock:part:{other.pk}"
-        self.assertEqual({c.key for c in conditions.active("low_stock:part:")}, {key, other_key})
+        self.assertEqual({c.key for c in episodes.active("low_stock:part:")}, {key, other_key})
         # the event (event integration on)
         pk = part.pk
         part.active = False
         part.save()
         part.delete()
         self.plugin.process_event("part_part.deleted", id=pk, model="Part")
-        self.assertEqual({c.key for c in conditions.active("low_stock:part:")}, {other_key})
+        self.assertEqual({c.key for c in episodes.active("low_stock:part:")}, {other_key})
         # the sweep (schedule integration on) finds a part gone without an event
         other.active = False
         other.save()
         other.delete()
         check_recovery(self.plugin)
-        self.assertEqual(conditions.active("low_stock:part:"), [])
+        self.assertEqual(episodes.active("low_stock:part:"), [])

@@ -38,10 +38,10 @@ from InvenTree.unit_test import InvenTreeTestCase
 from part.models import Part, PartCategory, PartStar
 from plugin import registry
 
-from inventree_notify_plus import readiness
 from inventree_notify_plus.channels import EmailChannel
 from inventree_notify_plus.channels.base import Destination
 from inventree_notify_plus.devtools.samples import low_stock_notice
+from inventree_notify_plus.inventree import readiness
 from inventree_notify_plus.models import Delivery
 from inventree_notify_plus.notice import Notice
 from inventree_notify_plus.tasks import render_context

@@ -18,7 +18,7 @@ from part.models import Part, PartCategory, PartCategoryStar, PartStar
 from plugin import registry
 from plugin.models import PluginSetting, PluginUserSetting
 
-from inventree_notify_plus import readiness
+from inventree_notify_plus.inventree import readiness
 from inventree_notify_plus.models import Delivery
 
 SLACK = "https://hooks.slack.com/services/T0/B0/secret"
@@ -146,23 +146,23 @@ class EmailGoesOutOnceAndOnlyWithConsent(InvenTreeTestCase):
         self.assertEqual(queued, set())
 
     def test_version_one_handover_is_undone_exactly(self):
-        from inventree_notify_plus import email_consent
+        from inventree_notify_plus.inventree import handback
 
         core = registry.get_plugin(CORE, active=None).plugin_config()
         alice = self.people["alice"]
         PluginUserSetting.set_setting("NOTIFY_BY_EMAIL", False, None, user=alice, plugin=core)
         PluginUserSetting.set_setting(
-            email_consent.V1_HANDOVER_MARK,
+            handback.V1_HANDOVER_MARK,
             True,
             None,
             user=alice,
             plugin=self.plugin.plugin_config(),
         )
-        self.assertEqual(email_consent.undo_v1_handover(), 1)
+        self.assertEqual(handback.undo_v1_handover(), 1)
         settings = self.core_settings()
         self.assertEqual(settings["alice"], "True")
         self.assertEqual(settings["dora"], "False")  # her own choice stays
-        self.assertEqual(email_consent.undo_v1_handover(), 0)
+        self.assertEqual(handback.undo_v1_handover(), 0)
 
     def test_notification_without_target_object_passes(self):
         from common.models import NotificationMessage
@@ -203,7 +203,7 @@ class BuildOrderShortfallOnceAtCreation(InvenTreeTestCase):
         from common.models import NotificationEntry
         from part.models import BomItem
 
-        from inventree_notify_plus import events
+        from inventree_notify_plus.inventree import events
 
         registry.set_plugin_state("notify-plus", True)
         plugin = registry.get_plugin("notify-plus", active=None)

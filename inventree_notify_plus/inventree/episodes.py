@@ -1,5 +1,6 @@
-"""Conditions announced once while they last ('part 12 is low on stock since ...').
+"""Low-stock episodes: a condition announced once while it lasts ('part 12 is low since ...').
 
+Each episode is a ``models.Condition`` row keyed by what it is about (``low_stock:part:12``).
 InvenTree repeats a low-stock notice every 24 hours while the stock stays low; Notify Plus
 announces the start of the condition once, and (if the admin wants) its end.
 
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Condition
+from ..models import Condition
 
 
 def begin(

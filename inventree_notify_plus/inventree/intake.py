@@ -1,8 +1,9 @@
 """One InvenTree notification in: decide, build the notice, route it, queue its deliveries.
 
 InvenTree calls every notification method for one notification, its own email method
-included; both that method's guard (``email_consent``) and the plugin's ``send_notification``
-ask for the intake of the same call, so it runs once and both act on the same outcome.
+included; both that method's guard (``core_email_guard``) and the plugin's
+``send_notification`` ask for the intake of the same call, so it runs once and both act on the
+same outcome.
 
 The whole intake (every read of settings, readiness and recipients included) runs in one
 savepoint: InvenTree calls it inside its own transaction, and on PostgreSQL an error there
@@ -19,11 +20,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import conditions, email_consent, inventree_notices, outbox, routing
-from .inventree_notices import LOW_STOCK, category_name
+from .. import outbox, routing
+from ..tasks import offload, request_drain
+from . import consent, episodes, notices
+from .notices import LOW_STOCK, category_name
 from .recipients import recipients_for
 from .recovery import episode_bound
-from .tasks import offload, request_drain
 
 logger = logging.getLogger("inventree")
 
@@ -49,7 +51,7 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
     """Queue the deliveries of one notification (never raises for a missing table)."""
     settings = plugin.current_settings()
     name = category_name(category)
-    if email_consent.switched_off(name, settings):
+    if consent.switched_off(name, settings):
         return SWITCHED_OFF
     if not plugin.handles(name, settings):
         return NOTHING
@@ -63,7 +65,7 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
     with transaction.atomic():
         episode = ""
         if name == LOW_STOCK and part is not None:
-            episode, new = conditions.begin(
+            episode, new = episodes.begin(
                 f"low_stock:part:{part.pk}", {"part": part.pk}, now=now, max_age=episode_bound()
             )
             if not new:
@@ -71,7 +73,7 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
                     "Notify Plus: part %s still low since %s, not repeated", part.pk, episode
                 )
                 return Intake(delivered=True, owns_email=config.email_enabled)
-        notice = inventree_notices.notice_from_notification(target, category, context, episode)
+        notice = notices.notice_from_notification(target, category, context, episode)
         if name == LOW_STOCK and part is not None:
             from .subscribers import location_managers
 
@@ -93,7 +95,7 @@ def _best_effort(
     context: dict,
     config: routing.RoutingConfig,
 ) -> Intake:
-    notice = inventree_notices.notice_from_notification(target, category, context)
+    notice = notices.notice_from_notification(target, category, context)
     webhooks_only = replace(config, email_enabled=False)
     planned = routing.plan(notice, recipients_for(plugin, users), webhooks_only, timezone.now())
     if planned:

@@ -55,7 +55,7 @@ def location_subscribers(location_ids: list[int]) -> list[Any]:
     """Active users subscribed to, or owning, any of these locations."""
     from stock.models import StockLocation
 
-    from .models import LocationSubscription
+    from ..models import LocationSubscription
 
     if not location_ids:
         return []

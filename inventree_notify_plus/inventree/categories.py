@@ -3,7 +3,8 @@
 Read from InvenTree's source (1.5.0-dev): every ``trigger_notification`` caller's category, and
 the slugs ``notify_responsible`` builds as ``<app>.new_<model>`` / ``<app>.canceled_<model>``
 for each order model. Kept in one place so a route naming a category that does not exist
-(``part.notify_low_stok``) is refused on save instead of making a dead route.
+(``part.notify_low_stok``) is refused on save instead of making a dead route. A category
+InvenTree's notification log shows it has sent (another plugin's own) is accepted too.
 """
 
 from __future__ import annotations
@@ -52,3 +53,25 @@ def accepted(seen: Iterable[str] = ()) -> frozenset[str]:
     """
     extra = {str(c) for c in seen if c} - set(UI_ONLY)
     return frozenset(CATEGORIES) | frozenset(extra)
+
+
+def seen_categories() -> list[str]:
+    """Categories InvenTree has actually sent here (its notification log): other plugins' own."""
+    from common.models import NotificationMessage
+
+    return list(
+        NotificationMessage.objects.order_by().values_list("category", flat=True).distinct()[:200]
+    )
+
+
+def route_categories() -> frozenset[str]:
+    """The notification categories a route may name (the ROUTES validator's list)."""
+    return accepted(seen_categories())
+
+
+def notification_categories() -> list[dict[str, str]]:
+    """Known categories plus any InvenTree has actually sent here (custom plugins add their own)."""
+    known = dict(CATEGORIES)
+    for category in sorted(route_categories()):
+        known.setdefault(category, category)
+    return [{"value": value, "label": f"{label} ({value})"} for value, label in known.items()]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import routing
-from .email_consent import CORE_KEY, OWN_KEY, stored_choices, wants
+from .. import routing
+from .consent import CORE_KEY, OWN_KEY, stored_choices, wants
 
 
 def recipients_for(plugin: Any, users: list) -> list[routing.Recipient]:

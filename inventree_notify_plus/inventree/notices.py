@@ -36,7 +36,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from .notice import Fact, Line, Notice, Severity, stable_uid
+from ..notice import Fact, Line, Notice, Severity, stable_uid
 
 LOW_STOCK = "part.notify_low_stock"
 BUILD_SHORTFALL = "build.stock_required"

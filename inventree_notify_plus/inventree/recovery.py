@@ -16,10 +16,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import conditions, email_consent, inventree_notices, outbox, routing
-from .inventree_notices import RECOVERED
+from .. import outbox, routing
+from ..tasks import request_drain
+from . import consent, episodes, notices
+from .notices import RECOVERED
 from .recipients import recipients_for
-from .tasks import request_drain
 
 # Less than InvenTree's 24-hour memory, after which it sends the same low-stock notice again.
 UNOBSERVED_EPISODE = timedelta(hours=23)
@@ -49,18 +50,18 @@ def check_recovery(plugin: Any, event: str = "", kwargs: dict | None = None) -> 
     """
     from part.models import Part
 
-    active = {c.key for c in conditions.active(PREFIX)}
+    active = {c.key for c in episodes.active(PREFIX)}
     if not active:
         return
     kwargs = kwargs or {}
     if event == "part_part.deleted":
-        conditions.end(f"{PREFIX}{int(kwargs.get('id', 0))}")
+        episodes.end(f"{PREFIX}{int(kwargs.get('id', 0))}")
         return
     if not event:
         part_ids = {int(k.rsplit(":", 1)[-1]) for k in active}
         there = set(Part.objects.filter(pk__in=part_ids).values_list("pk", flat=True))
         for gone in part_ids - there:
-            conditions.end(f"{PREFIX}{gone}")
+            episodes.end(f"{PREFIX}{gone}")
     elif event.startswith("part_part."):
         part_ids = {int(kwargs.get("id", 0))}
     else:
@@ -87,14 +88,14 @@ def announce_recovery(plugin: Any, part: Any, key: str) -> None:
 
     settings = plugin.current_settings()
     with transaction.atomic():
-        if not conditions.end(key):
+        if not episodes.end(key):
             return
         if not settings["NOTIFICATIONS_RECOVERY"]:
             return
-        if email_consent.switched_off(RECOVERED, settings):
+        if consent.switched_off(RECOVERED, settings):
             return
-        since = conditions.Condition.objects.get(key=key).since.isoformat()
-        notice = inventree_notices.low_stock_notice(
+        since = episodes.Condition.objects.get(key=key).since.isoformat()
+        notice = notices.low_stock_notice(
             part, construct_absolute_url(part.get_absolute_url()), episode=since, recovered=True
         )
         users = [u for u in part_subscribers(part) if check_user_permission(u, part, "view")]

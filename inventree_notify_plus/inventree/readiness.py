@@ -58,7 +58,7 @@ class Readiness:
 
 def migration_names() -> tuple[str, ...]:
     """The migrations this package ships, by name."""
-    from . import migrations
+    from .. import migrations
 
     return tuple(
         sorted(m.name for m in pkgutil.iter_modules(migrations.__path__) if m.name[:4].isdigit())

@@ -1,0 +1,49 @@
+"""Destinations and routes as the admin configured them in the plugin settings.
+
+The single webhook settings are each kind's ``default`` destination, the *More ... channels*
+settings add named ones, and *Routes* says which notices go where. Read leniently: a setting
+that no longer parses (it was valid when saved, a destination it names has since gone) is
+reported as a problem (Health, the log) instead of stopping delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import routing
+from .inventree.notices import LOW_STOCK, RECOVERED
+from .redaction import mask_url
+
+
+def from_settings(settings: Mapping[str, Any]) -> routing.RoutingConfig:
+    """Destinations and routes from the settings (the single webhooks are 'default')."""
+    destinations: list[routing.WebhookDestination] = []
+    problems: list[str] = []
+    for kind in routing.WEBHOOK_KINDS:
+        url = (settings[f"{kind.upper()}_WEBHOOK_URL"] or "").strip()
+        if url:
+            destinations.append(routing.WebhookDestination(kind, "default", url))
+        extra, extra_problems = routing.parse_destinations_lenient(
+            kind, settings[f"{kind.upper()}_EXTRA_WEBHOOKS"] or ""
+        )
+        destinations += extra
+        problems += extra_problems
+    routes, route_problems = routing.parse_routes_lenient(
+        settings["ROUTES"] or "", [d.key for d in destinations]
+    )
+    return routing.RoutingConfig(
+        email_enabled=bool(settings["EMAIL_ENABLE"]),
+        destinations=destinations,
+        routes=routes,
+        problems=problems + route_problems,
+        categories_enabled={
+            LOW_STOCK: bool(settings["NOTIFICATIONS_LOW_STOCK"]),
+            RECOVERED: bool(settings["NOTIFICATIONS_RECOVERY"]),
+        },
+    )
+
+
+def masked_destinations(config: routing.RoutingConfig) -> list[dict[str, str]]:
+    """The Slack/Discord destinations, masked: what an admin may see of the secrets."""
+    return [{"key": d.key, "url": mask_url(d.url)} for d in config.destinations]

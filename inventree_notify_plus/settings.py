@@ -1,0 +1,297 @@
+"""The plugin's settings as InvenTree shows them: names, descriptions, defaults, validators.
+
+``SETTINGS`` are the admin's (Settings > Plugins > Notify Plus), ``USER_SETTINGS`` each
+user's; the plugin class declares them by reference. A validator runs when a value is saved
+(InvenTree's settings API, the admin, ``set_setting``) and refuses it with a message saying
+what is wrong; how the stored values are read is ``inventree.plugin_settings``'.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+
+from . import routing, validation
+from .inventree import consent
+from .inventree.categories import route_categories
+
+BACK_TO_INVENTREE = _(
+    "To go back to InvenTree's own email, deactivate the plugin (Settings > Plugins)."
+)
+
+NEEDS = _(
+    "Needs InvenTree's global settings (Settings > Plugins): 'Enable app integration' and its "
+    "migrations for the outbox and delivery log (until then InvenTree's own email is used and "
+    "Slack/Discord are sent best effort), 'Enable schedule integration' for retries, digests "
+    "and cleanup, 'Enable event integration' for stock recovery notices and for checking new "
+    "build orders when they are created."
+)
+
+
+def _default_delete_days() -> int:
+    """Follow InvenTree's own retention for notifications (within this setting's range)."""
+    from common.settings import get_global_setting
+
+    try:
+        days = int(get_global_setting("INVENTREE_DELETE_NOTIFICATIONS_DAYS", 30))
+    except (TypeError, ValueError):
+        return 30
+    limits = validation.DELETE_DAYS_RANGE
+    return min(limits.high, max(limits.low, days))
+
+
+def _validate_extra_slack(value: str) -> None:
+    for dest in routing.parse_destinations("slack", value):
+        validation.validate_slack_webhook_url(dest.url)
+
+
+def _validate_extra_discord(value: str) -> None:
+    for dest in routing.parse_destinations("discord", value):
+        validation.validate_discord_webhook_url(dest.url)
+
+
+def _validate_routes(value: str) -> None:
+    """Refuse routes naming an unknown destination or notification category.
+
+    A destination typo would reroute notices; a category typo would make a dead route.
+    """
+    from plugin import registry
+
+    plugin = registry.get_plugin(consent.SLUG, active=None)
+    known = [d.key for d in plugin.routing_config().destinations] if plugin else None
+    routing.parse_routes(value, known, route_categories())
+
+
+def _validate_quiet_hours(value: str) -> None:
+    routing.parse_quiet_hours(value)
+
+
+def _validate_timezone(value: str) -> None:
+    routing.validate_timezone(value)
+
+
+SETTINGS: dict[str, dict[str, Any]] = {
+    "NOTIFICATIONS_ENABLE": {
+        "name": _("Send notifications"),
+        "description": _(
+            "Master switch (InvenTree's 'Enable notifications'). Off: nothing is sent by "
+            "email (InvenTree's own included), Slack or Discord; the bell still shows "
+            "notices, and email already queued goes out at once. "
+        )
+        + BACK_TO_INVENTREE
+        + " "
+        + NEEDS,
+        "default": True,
+        "validator": bool,
+    },
+    "NOTIFICATIONS_LOW_STOCK": {
+        "name": _("Low stock notices"),
+        "description": _(
+            "Announce parts whose stock falls below their minimum, once while it stays low "
+            "(InvenTree's 'Enable low stock notifications'). Off: no low-stock notice by "
+            "email (InvenTree's own included), Slack or Discord; the bell still shows them. "
+        )
+        + BACK_TO_INVENTREE,
+        "default": True,
+        "validator": bool,
+    },
+    "NOTIFICATIONS_RECOVERY": {
+        "name": _("Stock recovery notices"),
+        "description": _(
+            "Also announce when a low part is back at or above its minimum (needs event integration)."
+        ),
+        "default": False,
+        "validator": bool,
+    },
+    "NOTIFICATIONS_OTHER": {
+        "name": _("Other InvenTree notices"),
+        "description": _(
+            "Deliver every other notification InvenTree sends (build shortfalls, orders, "
+            "...). Off: those are left to InvenTree's own methods (its email included)."
+        ),
+        "default": True,
+        "validator": bool,
+    },
+    "NOTIFICATIONS_DELETE_DAYS": {
+        "name": _("Delete old notifications (days)"),
+        "description": format_lazy(
+            "{} {}.",
+            _(
+                "Daily, delete Notify Plus's finished deliveries AND InvenTree's own "
+                "notifications (every user's bell and inbox entries) older than this; 0 keeps "
+                "everything. Defaults to InvenTree's 'Delete notifications' setting. Range:"
+            ),
+            validation.DELETE_DAYS_RANGE.text,
+        ),
+        "default": _default_delete_days,
+        "units": _("days"),
+        "validator": [int, validation.DELETE_DAYS_RANGE],
+    },
+    "EMAIL_ENABLE": {
+        "name": _("Email"),
+        "description": _(
+            "Send each recipient their own email (nobody sees other addresses), as each user "
+            "chose ('Notify Plus: email me', which starts from their 'Allow email "
+            "notifications'). For each notification Notify Plus has queued, InvenTree's "
+            "built-in email skips those recipients, so it arrives once. Nothing in InvenTree's "
+            "settings is changed. Off, or the plugin deactivated: InvenTree's email is back "
+            "from the next notification, and email Notify Plus still holds (digests) goes out "
+            "at once. While Notify Plus's tables are missing, InvenTree's email is used."
+        ),
+        "default": True,
+        "validator": bool,
+    },
+    "SLACK_WEBHOOK_URL": {
+        "name": _("Slack webhook URL"),
+        "description": _(
+            "Incoming webhook of the default Slack channel: https://hooks.slack.com/services/... "
+            "Deactivate InvenTree's own Slack method (plugin 'InvenTree Slack Notifications') "
+            "while Notify Plus posts to Slack, or every notice is posted twice."
+        ),
+        "default": "",
+        "protected": True,
+        "validator": validation.validate_slack_webhook_url,
+    },
+    "SLACK_EXTRA_WEBHOOKS": {
+        "name": _("More Slack channels"),
+        "description": _(
+            "Named Slack destinations for routes: name=URL, separated by spaces; each name "
+            "once, and not 'default' (that is the 'Slack webhook URL')."
+        ),
+        "default": "",
+        "protected": True,
+        "validator": _validate_extra_slack,
+    },
+    "DISCORD_WEBHOOK_URL": {
+        "name": _("Discord webhook URL"),
+        "description": _(
+            "Webhook of the default Discord channel: https://discord.com/api/webhooks/<id>/<token>"
+        ),
+        "default": "",
+        "protected": True,
+        "validator": validation.validate_discord_webhook_url,
+    },
+    "DISCORD_EXTRA_WEBHOOKS": {
+        "name": _("More Discord channels"),
+        "description": _(
+            "Named Discord destinations for routes: name=URL, separated by spaces; each name "
+            "once, and not 'default' (that is the 'Discord webhook URL')."
+        ),
+        "default": "",
+        "protected": True,
+        "validator": _validate_extra_discord,
+    },
+    "ROUTES": {
+        "name": _("Routes"),
+        "description": _(
+            'JSON list; first match wins unless "continue": true; unmatched notices go to the '
+            "default channels. Destinations must be configured first (slack:default, "
+            "discord:default, slack:<name> from 'More Slack channels', ...); categories are "
+            "InvenTree's notification categories (the routes editor lists them). Example: "
+            '[{"category": ["part.notify_low_stock"], "part_category": [3], '
+            '"to": ["slack:purchasing"]}]'
+        ),
+        "default": "",
+        "validator": _validate_routes,
+    },
+    "GROUP_INTERVAL": {
+        "name": _("Grouping interval (seconds)"),
+        "description": format_lazy(
+            "{} {}.",
+            _(
+                "The first notice to a Slack/Discord channel goes out at once; notices arriving "
+                "within this interval after a message are sent together as one digest. Range:"
+            ),
+            validation.GROUP_INTERVAL_RANGE.text,
+        ),
+        "default": 60,
+        "units": _("seconds"),
+        "validator": [int, validation.GROUP_INTERVAL_RANGE],
+    },
+    "RETRY_MAX_ATTEMPTS": {
+        "name": _("Retry attempts"),
+        "description": format_lazy(
+            "{} {}.",
+            _(
+                "Give up on a delivery after this many failed attempts (backoff from a few "
+                "seconds, doubling, at most 15 min between tries). Range:"
+            ),
+            validation.RETRY_ATTEMPTS_RANGE.text,
+        ),
+        "default": 10,
+        "validator": [int, validation.RETRY_ATTEMPTS_RANGE],
+    },
+    "RETRY_MAX_HOURS": {
+        "name": _("Retry for (hours)"),
+        "description": format_lazy(
+            "{} {}.",
+            _(
+                "Give up on a delivery that could not be sent within this many hours of when it "
+                "was first due. Range:"
+            ),
+            validation.RETRY_HOURS_RANGE.text,
+        ),
+        "default": 24,
+        "units": _("hours"),
+        "validator": [int, validation.RETRY_HOURS_RANGE],
+    },
+}
+
+USER_SETTINGS: dict[str, dict[str, Any]] = {
+    "NOTIFY_PLUS_EMAIL": {
+        "name": _("Notify Plus: email me"),
+        "description": _(
+            "Email about the parts, categories and locations you subscribe to, one message "
+            "per notice (or digest) to you alone. 'As InvenTree' follows your 'Allow email "
+            "notifications' setting."
+        ),
+        "default": consent.INHERIT,
+        "choices": [
+            (consent.INHERIT, _("As InvenTree's 'Allow email notifications'")),
+            (consent.ON, _("Yes")),
+            (consent.OFF, _("No")),
+        ],
+    },
+    "NOTIFY_PLUS_EMAIL_MODE": {
+        "name": _("Notify Plus: email frequency"),
+        "description": _("Each notice at once, or one digest email per hour or per day (07:00)."),
+        "default": "immediate",
+        "choices": [
+            ("immediate", _("Immediately")),
+            ("hourly", _("Hourly digest")),
+            ("daily", _("Daily digest")),
+        ],
+    },
+    "NOTIFY_PLUS_QUIET_HOURS": {
+        "name": _("Notify Plus: quiet hours"),
+        "description": _(
+            "Hold email during these hours, e.g. 22-07 (empty: none). Slack/Discord posts are not held."
+        ),
+        "default": "",
+        "validator": _validate_quiet_hours,
+    },
+    "NOTIFY_PLUS_TIMEZONE": {
+        "name": _("Notify Plus: time zone"),
+        "description": _("Your time zone for quiet hours and digests, e.g. Europe/Berlin."),
+        "default": "UTC",
+        "validator": _validate_timezone,
+    },
+    "NOTIFY_PLUS_SLACK_MEMBER_ID": {
+        "name": _("Notify Plus: Slack member ID"),
+        "description": _(
+            "Set it to be @-mentioned in Slack posts about your subscriptions (off when empty)."
+        ),
+        "default": "",
+        "validator": validation.validate_slack_member_id,
+    },
+    "NOTIFY_PLUS_DISCORD_USER_ID": {
+        "name": _("Notify Plus: Discord user ID"),
+        "description": _(
+            "Set it to be @-mentioned in Discord posts about your subscriptions (off when empty)."
+        ),
+        "default": "",
+        "validator": validation.validate_discord_user_id,
+    },
+}

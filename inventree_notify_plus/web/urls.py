@@ -1,0 +1,29 @@
+"""The endpoints under /plugin/notify-plus/ (what the plugin's ``setup_urls`` returns).
+
+Staff: ``deliveries/``, ``deliveries/<id>/resend/``, ``health/`` (``admin_api``);
+``test/<channel>/``, ``preview/``, ``routes/``, ``pick/`` (``admin_setup_api``). Each signed-in
+user, for their own: ``locations/``, ``here/``, ``mine/`` (``user_api``). Permissions:
+``permissions``; a Notify Plus that is not active or not loaded answers 503 with the reason
+(``plugin_view``).
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from .admin_api import DeliveryLogView, HealthView, ResendView
+from .admin_setup_api import PickView, PreviewView, RoutesView, TestSendView
+from .user_api import HereView, LocationSubscriptionView, MineView
+
+urlpatterns = [
+    path("locations/", LocationSubscriptionView.as_view(), name="locations"),
+    path("deliveries/", DeliveryLogView.as_view(), name="deliveries"),
+    path("deliveries/<int:pk>/resend/", ResendView.as_view(), name="resend"),
+    path("test/<str:channel>/", TestSendView.as_view(), name="test-send"),
+    path("preview/", PreviewView.as_view(), name="preview"),
+    path("health/", HealthView.as_view(), name="health"),
+    path("routes/", RoutesView.as_view(), name="routes"),
+    path("pick/", PickView.as_view(), name="pick"),
+    path("here/", HereView.as_view(), name="here"),
+    path("mine/", MineView.as_view(), name="mine"),
+]
