@@ -201,8 +201,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "description": format_lazy(
             "{} {}.",
             _(
-                "The first notice to a Slack/Discord channel goes out at once; notices arriving "
-                "within this interval after a message are sent together as one digest. Range:"
+                "The first notice to a Slack/Discord channel, or to a person by email, goes out "
+                "at once; notices arriving within this interval after a delivered message are "
+                "sent together as one digest (a failed attempt opens no interval). 0: every "
+                "notice its own message. Range:"
             ),
             validation.GROUP_INTERVAL_RANGE.text,
         ),
@@ -256,7 +258,10 @@ USER_SETTINGS: dict[str, dict[str, Any]] = {
     },
     "NOTIFY_PLUS_EMAIL_MODE": {
         "name": _("Notify Plus: email frequency"),
-        "description": _("Each notice at once, or one digest email per hour or per day (07:00)."),
+        "description": _(
+            "Immediately: the first notice at once, the next ones within the grouping interval "
+            "as one digest email. Or one digest email per hour, or per day (07:00)."
+        ),
         "default": "immediate",
         "choices": [
             ("immediate", _("Immediately")),
