@@ -424,3 +424,28 @@ def test_what_would_happen_names_the_route_destinations_and_users(admin, lab):
     answer.get_by_text("Matching routes: route 1").wait_for()
     answer.get_by_text("slack 'purchasing'").wait_for()
     admin.shot("what-would-happen", box)
+
+
+def test_health_names_inventrees_own_slack_method_and_deactivates_it(admin, lab):
+    """Issue 15.6: InvenTree's Slack method beside Notify Plus posts every notice twice."""
+    core = "inventree-slack-notification"
+    lab.admin.patch(f"plugins/{core}/activate/", {"active": True})
+    try:
+        open_admin_console(admin)
+        warning = admin.page.get_by_test_id("np-inventree-slack")
+        warning.wait_for()
+        text = warning.inner_text()
+        assert "posted twice" in text, text
+        admin.shot("health-inventree-slack", locator=admin.page.get_by_test_id("np-health"))
+        warning.get_by_role("button", name="Deactivate InvenTree's Slack method").click()
+        warning.wait_for(state="detached")
+        admin.page.get_by_test_id("np-health").get_by_text(
+            "All integrations Notify Plus needs are on"
+        ).wait_for()
+        active = lab.admin.get(f"plugins/{core}/")["active"]
+        print(
+            f"\nHealth: '{text.splitlines()[0]}'; after the button InvenTree's method active={active}"
+        )
+        assert active is False
+    finally:
+        lab.admin.patch(f"plugins/{core}/activate/", {"active": False})
