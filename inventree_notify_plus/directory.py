@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 
 from .channels.base import Destination, Skip
 from .redaction import mask_email, mask_url
-from .routing import RoutingConfig
+from .routing.config import RoutingConfig
 
 
 class SettingsDirectory:

@@ -53,7 +53,7 @@ from django.utils import timezone
 from .channels.base import Channel, Destination, Outcome, SendResult, Skip
 from .models import Condition, Delivery, DestinationState, Lease, NoticeRecord
 from .notice import Notice, stable_uid
-from .routing import PlannedDelivery
+from .routing.plan import PlannedDelivery
 
 logger = logging.getLogger("inventree")
 

@@ -356,7 +356,7 @@ def _email_dispatcher() -> Any:
 
     from .directory import SettingsDirectory
     from .outbox import Dispatcher, RetryPolicy
-    from .routing import RoutingConfig
+    from .routing.config import RoutingConfig
 
     policy = RetryPolicy(
         max_attempts=max(1, _stored_int("RETRY_MAX_ATTEMPTS", 10)),

@@ -89,7 +89,7 @@ def make_directory(slack, discord) -> StaticDirectory:
 
 
 def plans():
-    from inventree_notify_plus.routing import PlannedDelivery
+    from inventree_notify_plus.routing.plan import PlannedDelivery
 
     return [
         PlannedDelivery("slack", "slack:default", "slack 'default'"),

@@ -77,7 +77,7 @@ def reset() -> None:
 
 
 def config(slack_url: str, discord_url: str):
-    from inventree_notify_plus.routing import RoutingConfig, WebhookDestination
+    from inventree_notify_plus.routing.config import RoutingConfig, WebhookDestination
 
     return RoutingConfig(
         destinations=(
@@ -89,7 +89,7 @@ def config(slack_url: str, discord_url: str):
 
 
 def people(n: int):
-    from inventree_notify_plus.routing import Recipient
+    from inventree_notify_plus.routing.config import Recipient
 
     return [Recipient(user_id=u, name=f"User {u}", email=f"u{u}@example.com") for u in range(n)]
 
@@ -128,8 +128,8 @@ def stages(notices: int, users: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from inventree_notify_plus import routing
     from inventree_notify_plus.outbox import enqueue
+    from inventree_notify_plus.routing.plan import plan
 
     reset()
     with (
@@ -145,7 +145,7 @@ def stages(notices: int, users: int) -> None:
         for n in range(notices):
             notice = low_stock_notice(f"Stage part {n}", n)
             with routed:
-                planned = routing.plan(notice, recipients, cfg, timezone.now())
+                planned = plan(notice, recipients, cfg, timezone.now())
             with queued, transaction.atomic():
                 rows += enqueue(notice, planned)
         drained = Queries()
@@ -172,8 +172,8 @@ def subscribers(counts: list[int], drain: bool = True) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from inventree_notify_plus import routing
     from inventree_notify_plus.outbox import enqueue
+    from inventree_notify_plus.routing.plan import plan
 
     print("### One notice, N subscribers: routing + enqueue, then the drain (of both notices)")
     print()
@@ -196,12 +196,12 @@ def subscribers(counts: list[int], drain: bool = True) -> None:
             notice = low_stock_notice(f"Big category part {n}", n)
             t0 = time.perf_counter()
             with q, transaction.atomic():
-                enqueue(notice, routing.plan(notice, recipients, cfg, timezone.now()))
+                enqueue(notice, plan(notice, recipients, cfg, timezone.now()))
             queued = time.perf_counter() - t0
             twin = low_stock_notice(f"Big category twin {n}", n)
             tracemalloc.start()
             with transaction.atomic():
-                enqueue(twin, routing.plan(twin, recipients, cfg, timezone.now()))
+                enqueue(twin, plan(twin, recipients, cfg, timezone.now()))
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             drained, mails, dq = float("nan"), 0, Queries()

@@ -213,7 +213,7 @@ def main() -> int:
 
         from inventree_notify_plus.models import Delivery
         from inventree_notify_plus.outbox import counts, enqueue
-        from inventree_notify_plus.routing import PlannedDelivery
+        from inventree_notify_plus.routing.plan import PlannedDelivery
 
         expected: set[tuple[str, str]] = set()
         for i in range(n):

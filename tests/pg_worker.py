@@ -41,7 +41,7 @@ def enqueue(args: dict) -> dict:
 
     from inventree_notify_plus.devtools.samples import low_stock_notice
     from inventree_notify_plus.outbox import enqueue
-    from inventree_notify_plus.routing import PlannedDelivery
+    from inventree_notify_plus.routing.plan import PlannedDelivery
 
     plans = [PlannedDelivery("slack", "slack:default", "slack")] * args.get("slack", 1) + [
         PlannedDelivery("email", f"email:user:{u}", f"user {u}", groupable=False)
@@ -91,7 +91,7 @@ def claim(args: dict) -> dict:
     from inventree_notify_plus.devtools.samples import low_stock_notice
     from inventree_notify_plus.models import Delivery
     from inventree_notify_plus.outbox import enqueue
-    from inventree_notify_plus.routing import PlannedDelivery
+    from inventree_notify_plus.routing.plan import PlannedDelivery
 
     enqueue(low_stock_notice("Part 1", 1), [PlannedDelivery("slack", "slack:default", "slack")])
     Delivery.objects.update(

@@ -25,7 +25,7 @@ from inventree_notify_plus.outbox import (
     database_now,
     enqueue,
 )
-from inventree_notify_plus.routing import PlannedDelivery
+from inventree_notify_plus.routing.plan import PlannedDelivery
 
 from .conftest import directory as make_directory
 from .conftest import low_stock

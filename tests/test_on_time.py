@@ -23,7 +23,8 @@ from inventree_notify_plus.devtools.received import discord_titles, email_titles
 from inventree_notify_plus.devtools.standins import Answer
 from inventree_notify_plus.models import Delivery
 from inventree_notify_plus.outbox import Dispatcher, enqueue
-from inventree_notify_plus.routing import PlannedDelivery, Recipient, RoutingConfig, plan
+from inventree_notify_plus.routing.config import Recipient, RoutingConfig
+from inventree_notify_plus.routing.plan import PlannedDelivery, plan
 
 from .conftest import directory as make_directory
 from .conftest import low_stock

@@ -24,7 +24,7 @@ from inventree_notify_plus.outbox import (
     enqueue,
     prune,
 )
-from inventree_notify_plus.routing import PlannedDelivery
+from inventree_notify_plus.routing.plan import PlannedDelivery
 
 from .conftest import directory as make_directory
 from .conftest import low_stock

@@ -44,7 +44,7 @@ class _Run:
 
         from ..channels import CHANNELS, Destination, RenderContext
         from ..outbox import Dispatcher, RetryPolicy
-        from ..routing import Recipient, RoutingConfig, WebhookDestination
+        from ..routing.config import Recipient, RoutingConfig, WebhookDestination
         from .standalone import StaticDirectory
 
         self.slack, self.discord, self.smtp, self.out = slack, discord, smtp, out
@@ -96,7 +96,7 @@ class _Run:
     def deliver(self, notices: Sequence[Any]) -> None:
         """Route and enqueue ``notices`` as the plugin does, then let the dispatcher drain."""
         from ..outbox import enqueue
-        from ..routing import plan
+        from ..routing.plan import plan
 
         now = self.now()
         self.step_started = time.monotonic()

@@ -20,10 +20,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import outbox, routing
+from .. import outbox
+from ..notice_categories import LOW_STOCK
+from ..routing.config import RoutingConfig
+from ..routing.plan import plan
 from ..tasks import offload, request_drain
 from . import consent, episodes, notices
-from .notices import LOW_STOCK, category_name
+from .notices import category_name
 from .recipients import recipients_for
 from .recovery import episode_bound
 
@@ -80,7 +83,7 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
             locations, managers = location_managers(part, users)
             notice = replace(notice, scope={**notice.scope, "location_path": locations})
             users = [*users, *managers]
-        planned = routing.plan(notice, recipients_for(plugin, users), config, now)
+        planned = plan(notice, recipients_for(plugin, users), config, now)
         created = outbox.enqueue(notice, planned, now)
     if created:
         transaction.on_commit(request_drain)
@@ -93,11 +96,11 @@ def _best_effort(
     category: Any,
     users: list,
     context: dict,
-    config: routing.RoutingConfig,
+    config: RoutingConfig,
 ) -> Intake:
     notice = notices.notice_from_notification(target, category, context)
     webhooks_only = replace(config, email_enabled=False)
-    planned = routing.plan(notice, recipients_for(plugin, users), webhooks_only, timezone.now())
+    planned = plan(notice, recipients_for(plugin, users), webhooks_only, timezone.now())
     if planned:
         offload(
             "inventree_notify_plus.tasks.send_best_effort",

@@ -16,10 +16,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import outbox, routing
+from .. import outbox
+from ..notice_categories import RECOVERED
+from ..routing.plan import plan
 from ..tasks import request_drain
 from . import consent, episodes, notices
-from .notices import RECOVERED
 from .recipients import recipients_for
 
 # Less than InvenTree's 24-hour memory, after which it sends the same low-stock notice again.
@@ -99,7 +100,7 @@ def announce_recovery(plugin: Any, part: Any, key: str) -> None:
             part, construct_absolute_url(part.get_absolute_url()), episode=since, recovered=True
         )
         users = [u for u in part_subscribers(part) if check_user_permission(u, part, "view")]
-        planned = routing.plan(
+        planned = plan(
             notice,
             recipients_for(plugin, users),
             plugin.routing_config(settings),

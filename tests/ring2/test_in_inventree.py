@@ -344,7 +344,7 @@ class NotifyPlusAdminApi(InvenTreeTestCase):
     def test_delivery_log_for_admins_only_with_masked_destinations(self):
         from inventree_notify_plus.notice import Notice
         from inventree_notify_plus.outbox import enqueue
-        from inventree_notify_plus.routing import PlannedDelivery
+        from inventree_notify_plus.routing.plan import PlannedDelivery
 
         enqueue(
             Notice(uid="u1", category="part.notify_low_stock", title="Low stock: X", summary=""),
