@@ -65,8 +65,9 @@ def build_dispatcher(plugin: Any) -> Any:
     """A dispatcher configured from the plugin settings, on the database's clock."""
     from InvenTree.helpers_email import get_email_for_user
 
-    from .directory import SettingsDirectory
-    from .outbox import Dispatcher, RetryPolicy
+    from .outbox.destinations import SettingsDirectory
+    from .outbox.dispatcher import Dispatcher
+    from .outbox.retry import RetryPolicy
 
     policy = RetryPolicy(
         max_attempts=setting_int(plugin, "RETRY_MAX_ATTEMPTS", least=1),
@@ -85,6 +86,7 @@ def build_dispatcher(plugin: Any) -> Any:
 SCHEDULER_TICK = 30.0
 WAKE_SCHEDULE = "notify-plus.wake"
 DRAIN_TASK = "inventree_notify_plus.tasks.drain"
+QUEUED = "drain-queued"  # a Lease set while a drain task waits in the worker queue
 DRAIN_BUDGET = 20.0  # seconds a queued or scheduled drain sends and waits for work due soon
 INLINE_BUDGET = 2.0  # seconds a low-stock task of InvenTree's may spend sending after it
 
@@ -114,7 +116,6 @@ def _drain(budget_seconds: float, wait: bool, queued: bool) -> Any:
         return None
     if queued:
         from .models import Lease
-        from .outbox import QUEUED
 
         Lease.objects.filter(name=QUEUED).update(until=None)  # the queued drain has started
     report = build_dispatcher(plugin).drain(
@@ -153,7 +154,8 @@ def wake_at(when: datetime | None) -> None:
     if when is None:
         return
     from .models import Lease
-    from .outbox import WAITER, database_now
+    from .outbox.claims import WAITER
+    from .outbox.clock import database_now
 
     now = database_now()
     if Lease.objects.filter(name=WAITER, until__gt=now).exists():
@@ -178,7 +180,7 @@ def schedule_wake(when: datetime, now: datetime | None = None) -> None:
     from django.utils import timezone
     from django_q.models import Schedule
 
-    from .outbox import database_now
+    from .outbox.clock import database_now
 
     here = timezone.now()
     at = when + (here - (now or database_now())) - timedelta(seconds=SCHEDULER_TICK)
@@ -201,7 +203,7 @@ def schedule_wake(when: datetime, now: datetime | None = None) -> None:
 def queue_drain(budget_seconds: float = DRAIN_BUDGET) -> None:
     """Queue one drain task; a burst of requests while one is queued adds no more."""
     from .models import Lease
-    from .outbox import QUEUED, database_now
+    from .outbox.clock import database_now
 
     now = database_now()
     Lease.objects.get_or_create(name=QUEUED)
@@ -251,7 +253,7 @@ def send_best_effort(notice_data: dict, planned: list[dict]) -> None:
     """Without the outbox (app integration off): send once, log the outcome, no retries."""
     from InvenTree.helpers_email import get_email_for_user
 
-    from .directory import SettingsDirectory
+    from .outbox.destinations import SettingsDirectory
 
     plugin = _plugin()
     if plugin is None:
@@ -291,7 +293,7 @@ def flush_email(budget_seconds: float = DRAIN_BUDGET) -> int:
     from django.utils import timezone
 
     from .models import Delivery
-    from .outbox import DispatchReport
+    from .outbox.report import DispatchReport
 
     if not _outbox_tables():
         return 0
@@ -354,8 +356,9 @@ def _email_dispatcher() -> Any:
     """A dispatcher for email only: every user resolved, no grouping wait."""
     from InvenTree.helpers_email import get_email_for_user
 
-    from .directory import SettingsDirectory
-    from .outbox import Dispatcher, RetryPolicy
+    from .outbox.destinations import SettingsDirectory
+    from .outbox.dispatcher import Dispatcher
+    from .outbox.retry import RetryPolicy
     from .routing.config import RoutingConfig
 
     policy = RetryPolicy(

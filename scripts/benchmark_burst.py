@@ -109,7 +109,8 @@ def run_notify_plus(burst: int, interval: float, tag: str) -> list[dict]:
     from django.utils import timezone
 
     from inventree_notify_plus.models import Delivery, DestinationState
-    from inventree_notify_plus.outbox import Dispatcher, enqueue
+    from inventree_notify_plus.outbox.dispatcher import Dispatcher
+    from inventree_notify_plus.outbox.store import enqueue
 
     Delivery.objects.all().delete()
     DestinationState.objects.all().delete()

@@ -40,7 +40,7 @@ def enqueue(args: dict) -> dict:
     from django.db import transaction
 
     from inventree_notify_plus.devtools.samples import low_stock_notice
-    from inventree_notify_plus.outbox import enqueue
+    from inventree_notify_plus.outbox.store import enqueue
     from inventree_notify_plus.routing.plan import PlannedDelivery
 
     plans = [PlannedDelivery("slack", "slack:default", "slack")] * args.get("slack", 1) + [
@@ -59,7 +59,8 @@ def drain(args: dict) -> dict:
     from inventree_notify_plus.channels import EmailChannel, RenderContext, SlackChannel
     from inventree_notify_plus.channels.base import Destination, RateLimit
     from inventree_notify_plus.devtools.standalone import StaticDirectory
-    from inventree_notify_plus.outbox import Dispatcher, RetryPolicy
+    from inventree_notify_plus.outbox.dispatcher import Dispatcher
+    from inventree_notify_plus.outbox.retry import RetryPolicy
 
     directory = StaticDirectory()
     directory.add(Destination("slack", "slack:default", args["slack"], "slack"))
@@ -90,7 +91,7 @@ def claim(args: dict) -> dict:
 
     from inventree_notify_plus.devtools.samples import low_stock_notice
     from inventree_notify_plus.models import Delivery
-    from inventree_notify_plus.outbox import enqueue
+    from inventree_notify_plus.outbox.store import enqueue
     from inventree_notify_plus.routing.plan import PlannedDelivery
 
     enqueue(low_stock_notice("Part 1", 1), [PlannedDelivery("slack", "slack:default", "slack")])
@@ -113,7 +114,9 @@ def skewed(args: dict) -> dict:
 
     from inventree_notify_plus.devtools.standalone import StaticDirectory
     from inventree_notify_plus.models import Delivery
-    from inventree_notify_plus.outbox import WAITER, WAITER_HOLD, Dispatcher, RetryPolicy
+    from inventree_notify_plus.outbox.claims import WAITER, WAITER_HOLD, NamedLease
+    from inventree_notify_plus.outbox.dispatcher import Dispatcher
+    from inventree_notify_plus.outbox.retry import RetryPolicy
 
     real = timezone.now
     timezone.now = lambda: real() + timedelta(seconds=args["skew"])
@@ -124,7 +127,7 @@ def skewed(args: dict) -> dict:
     return {
         "recovered": recovered,
         "statuses": sorted(Delivery.objects.values_list("status", flat=True)),
-        "waiter": dispatcher._hold(WAITER, WAITER_HOLD),
+        "waiter": NamedLease(WAITER).hold(WAITER_HOLD, dispatcher.clock()),
     }
 
 

@@ -22,7 +22,8 @@ from inventree_notify_plus.channels.base import Destination
 from inventree_notify_plus.devtools.received import discord_titles, email_titles, slack_titles
 from inventree_notify_plus.devtools.standins import Answer
 from inventree_notify_plus.models import Delivery
-from inventree_notify_plus.outbox import Dispatcher, enqueue
+from inventree_notify_plus.outbox.dispatcher import Dispatcher
+from inventree_notify_plus.outbox.store import enqueue
 from inventree_notify_plus.routing.config import Recipient, RoutingConfig
 from inventree_notify_plus.routing.plan import PlannedDelivery, plan
 

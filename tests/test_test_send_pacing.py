@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from inventree_notify_plus.channels import DiscordChannel, EmailChannel, SlackChannel
 from inventree_notify_plus.models import DestinationState
-from inventree_notify_plus.outbox import take_token
+from inventree_notify_plus.outbox.pacing import take_token
 
 pytestmark = pytest.mark.django_db
 

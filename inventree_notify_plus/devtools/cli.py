@@ -43,7 +43,8 @@ class _Run:
         from django.utils import timezone
 
         from ..channels import CHANNELS, Destination, RenderContext
-        from ..outbox import Dispatcher, RetryPolicy
+        from ..outbox.dispatcher import Dispatcher
+        from ..outbox.retry import RetryPolicy
         from ..routing.config import Recipient, RoutingConfig, WebhookDestination
         from .standalone import StaticDirectory
 
@@ -95,7 +96,7 @@ class _Run:
 
     def deliver(self, notices: Sequence[Any]) -> None:
         """Route and enqueue ``notices`` as the plugin does, then let the dispatcher drain."""
-        from ..outbox import enqueue
+        from ..outbox.store import enqueue
         from ..routing.plan import plan
 
         now = self.now()
@@ -201,7 +202,7 @@ def demo(out: Path | None = None) -> int:
         _burst(run)
         _fault(run)
 
-        from ..outbox import counts
+        from ..outbox.report import counts
 
         totals = counts()
         say("\nOutbox: " + ", ".join(f"{n} {status}" for status, n in totals.items() if n))

@@ -20,8 +20,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import outbox
 from ..notice_categories import LOW_STOCK
+from ..outbox import store
 from ..routing.config import RoutingConfig
 from ..routing.plan import plan
 from ..tasks import offload, request_drain
@@ -84,7 +84,7 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
             notice = replace(notice, scope={**notice.scope, "location_path": locations})
             users = [*users, *managers]
         planned = plan(notice, recipients_for(plugin, users), config, now)
-        created = outbox.enqueue(notice, planned, now)
+        created = store.enqueue(notice, planned, now)
     if created:
         transaction.on_commit(request_drain)
     return Intake(delivered=bool(planned), owns_email=config.email_enabled)

@@ -16,8 +16,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import outbox
 from ..notice_categories import RECOVERED
+from ..outbox import store
 from ..routing.plan import plan
 from ..tasks import request_drain
 from . import consent, episodes, notices
@@ -106,6 +106,6 @@ def announce_recovery(plugin: Any, part: Any, key: str) -> None:
             plugin.routing_config(settings),
             timezone.now(),
         )
-        created = outbox.enqueue(notice, planned)
+        created = store.enqueue(notice, planned)
     if created:
         transaction.on_commit(request_drain)

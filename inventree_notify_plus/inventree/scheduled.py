@@ -43,7 +43,7 @@ def prune(plugin: Any) -> None:
     messages, _ = NotificationMessage.objects.filter(creation__lt=cutoff).delete()
     deleted = 0
     if plugin.outbox_ready():
-        from ..outbox import prune as prune_outbox
+        from ..outbox.report import prune as prune_outbox
 
         deleted = prune_outbox(days)
     logger.info("Notify Plus: pruned %s notifications and %s deliveries", messages, deleted)

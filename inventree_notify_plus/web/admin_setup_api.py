@@ -34,7 +34,7 @@ class TestSendView(NotifyPlusView):
     def post(self, request: Request, channel: str) -> Response:
         """Send synchronously: the admin is waiting for the answer."""
         from ..channels.base import Skip
-        from ..directory import SettingsDirectory
+        from ..outbox.destinations import SettingsDirectory
         from ..tasks import channels
 
         plugin = self.plugin
@@ -57,7 +57,7 @@ class TestSendView(NotifyPlusView):
         if plugin.outbox_ready():
             from math import ceil
 
-            from ..outbox import take_token
+            from ..outbox.pacing import take_token
 
             wait = take_token(key, sender)
             if wait > 0:

@@ -15,7 +15,7 @@ from plugin import registry
 
 from inventree_notify_plus import tasks
 from inventree_notify_plus.models import Delivery
-from inventree_notify_plus.outbox import DatabaseClock, database_now
+from inventree_notify_plus.outbox.clock import DatabaseClock, database_now
 
 
 class WorkerDispatcher(InvenTreeTestCase):

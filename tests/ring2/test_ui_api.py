@@ -100,7 +100,7 @@ class NotifyPlusWebUI(InvenTreeTestCase):
         from common.settings import set_global_setting
 
         from inventree_notify_plus.notice import Notice
-        from inventree_notify_plus.outbox import enqueue
+        from inventree_notify_plus.outbox.store import enqueue
         from inventree_notify_plus.routing.plan import PlannedDelivery
 
         enqueue(
@@ -123,7 +123,7 @@ class NotifyPlusWebUI(InvenTreeTestCase):
 
     def test_delivery_log_searches_filters_sorts_and_pages(self):
         from inventree_notify_plus.notice import Notice
-        from inventree_notify_plus.outbox import enqueue
+        from inventree_notify_plus.outbox.store import enqueue
         from inventree_notify_plus.routing.plan import PlannedDelivery
 
         for n, (title, dest) in enumerate(
