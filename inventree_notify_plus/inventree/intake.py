@@ -24,11 +24,11 @@ from ..notice_categories import LOW_STOCK
 from ..outbox import store
 from ..routing.config import RoutingConfig
 from ..routing.plan import plan
-from ..tasks import offload, request_drain
 from . import consent, episodes, notices
 from .notices import category_name
 from .recipients import recipients_for
 from .recovery import episode_bound
+from .wakeup import BEST_EFFORT_TASK, offload, request_drain
 
 logger = logging.getLogger("inventree")
 
@@ -103,7 +103,7 @@ def _best_effort(
     planned = plan(notice, recipients_for(plugin, users), webhooks_only, timezone.now())
     if planned:
         offload(
-            "inventree_notify_plus.tasks.send_best_effort",
+            BEST_EFFORT_TASK,
             notice.to_dict(),
             [asdict(p) | {"due_at": None} for p in planned],
         )

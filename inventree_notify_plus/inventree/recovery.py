@@ -19,9 +19,9 @@ from django.utils import timezone
 from ..notice_categories import RECOVERED
 from ..outbox import store
 from ..routing.plan import plan
-from ..tasks import request_drain
 from . import consent, episodes, notices
 from .recipients import recipients_for
+from .wakeup import request_drain
 
 # Less than InvenTree's 24-hour memory, after which it sends the same low-stock notice again.
 UNOBSERVED_EPISODE = timedelta(hours=23)

@@ -29,7 +29,7 @@ def sweep(plugin: Any) -> None:
 
     if plugin.outbox_ready():
         check_recovery(plugin)
-    tasks.drain(budget_seconds=tasks.DRAIN_BUDGET)
+    tasks.drain()
 
 
 def prune(plugin: Any) -> None:

@@ -136,8 +136,8 @@ class ResendView(NotifyPlusView):
 
     def post(self, request: Request, pk: int) -> Response:
         """Requeue one delivery; its created_at stays, the resend is recorded on the row."""
+        from ..inventree.wakeup import request_drain
         from ..models import Delivery
-        from ..tasks import request_drain
 
         resendable = (Delivery.Status.FAILED, Delivery.Status.UNKNOWN)
         now = timezone.now()

@@ -34,8 +34,8 @@ class TestSendView(NotifyPlusView):
     def post(self, request: Request, channel: str) -> Response:
         """Send synchronously: the admin is waiting for the answer."""
         from ..channels.base import Skip
+        from ..inventree.worker_dispatcher import channels
         from ..outbox.destinations import SettingsDirectory
-        from ..tasks import channels
 
         plugin = self.plugin
         if channel not in ("email", "slack", "discord"):
