@@ -67,14 +67,14 @@ def flush_email(budget_seconds: float = wakeup.DRAIN_BUDGET) -> int:
     one-off schedule brings this task back when the retry is due. Returns how many were sent.
     """
     from django.db.models import Min
-    from django.utils import timezone
 
     from .models import Delivery
+    from .outbox.clock import database_now
     from .outbox.report import DispatchReport
 
     if not _outbox_tables():
         return 0
-    now = timezone.now()
+    now = database_now()  # the outbox's clock: stale claims are judged on it, as by every drain
     pending = Delivery.objects.filter(channel="email", status=Delivery.Status.PENDING)
     pending.filter(due_at__gt=now).update(due_at=now)
     dispatcher = email_dispatcher()

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from ..notice_categories import LOW_STOCK
 from ..outbox import store
+from ..outbox.clock import database_now
 from ..routing.config import RoutingConfig
 from ..routing.plan import plan
 from . import consent, episodes, notices
@@ -64,7 +65,9 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
         # No durable outbox: email stays with InvenTree, Slack/Discord go best effort.
         return _best_effort(plugin, target, category, users, context, config)
     part = context.get("part")
-    now = timezone.now()
+    # The outbox's clock: due times, like claims and pacing, are on the database's time, so an
+    # app server whose clock is off neither delays nor hurries what it queues.
+    now = database_now()
     with transaction.atomic():
         episode = ""
         if name == LOW_STOCK and part is not None:

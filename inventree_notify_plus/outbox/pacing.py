@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.utils import timezone
 
 from ..channels.base import Channel, RateLimit
 from ..models import Delivery, DestinationState
+from .clock import database_now
 
 Status = Delivery.Status
 
@@ -203,9 +203,10 @@ def take_token(destination: str, channel: Channel, now: datetime | None = None) 
     The same bucket and Retry-After block the dispatcher honours, so a test cannot push a
     destination over the service's limit: 0.0 when it may send now (the token is taken), else
     the seconds to wait. The grouping interval is left alone: a test message is not a notice.
+    On the database's clock, like the dispatcher's pacing.
     """
     limit = channel.rate_limit
-    now = now or timezone.now()
+    now = now or database_now()
     with transaction.atomic():
         state = DestinationState.objects.select_for_update().filter(destination=destination).first()
         if state is None:
