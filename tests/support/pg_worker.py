@@ -1,7 +1,8 @@
 """One process of the PostgreSQL concurrency tests (``tests/test_outbox_postgres.py``).
 
 Each process has its own database connection, as InvenTree's workers do; the test starts
-several at once. ``python tests/pg_worker.py MODE JSON`` prints one JSON line with its result.
+several at once. ``python tests/support/pg_worker.py MODE JSON`` prints one JSON line with its
+result.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from inventree_notify_plus.devtools.standalone import setup_django
 
