@@ -109,7 +109,7 @@ def email_due_at(person: Recipient, now: datetime) -> datetime:
     """When this person's email should go: now, the next digest time, or after quiet hours.
 
     Due now is not sent now when the person was emailed within the grouping interval: the
-    outbox then holds it until the interval ends and sends one digest (see ``outbox``).
+    outbox then holds it until the interval ends and sends one digest (see ``outbox.pacing``).
     """
     tz = zone(person.timezone)
     local = now.astimezone(tz)
