@@ -23,7 +23,7 @@ from plugin.mixins import (
     UserInterfaceMixin,
 )
 
-from . import __version__, configured_routing, routing
+from . import __version__
 from . import settings as declared
 from .inventree import (
     core_email_guard,
@@ -34,7 +34,9 @@ from .inventree import (
     readiness,
     scheduled,
 )
-from .inventree.notices import BUILD_SHORTFALL, LOW_STOCK
+from .notice_categories import BUILD_SHORTFALL, LOW_STOCK
+from .routing import configured
+from .routing.config import RoutingConfig
 from .web import panels
 
 # InvenTree's email method skips the recipients Notify Plus answers for, decided per
@@ -168,10 +170,10 @@ class NotifyPlusPlugin(
         """Say each warning in the log once per process (at most one check a minute)."""
         integration_warnings.log_warnings_once(self, settings)
 
-    def routing_config(self, settings: dict[str, Any] | None = None) -> routing.RoutingConfig:
+    def routing_config(self, settings: dict[str, Any] | None = None) -> RoutingConfig:
         """Destinations and routes from the settings (the single webhooks are 'default')."""
-        return configured_routing.from_settings(settings or self.current_settings())
+        return configured.from_settings(settings or self.current_settings())
 
     def configured_destinations(self) -> list[dict[str, str]]:
         """The Slack/Discord destinations, masked: what an admin may see of the secrets."""
-        return configured_routing.masked_destinations(self.routing_config())
+        return configured.masked_destinations(self.routing_config())

@@ -13,9 +13,11 @@ from typing import Any
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from . import routing, validation
+from . import validation
 from .inventree import consent
 from .inventree.categories import route_categories
+from .routing.config import parse_destinations, parse_routes
+from .routing.quiet_hours import parse_quiet_hours, validate_timezone
 
 BACK_TO_INVENTREE = _(
     "To go back to InvenTree's own email, deactivate the plugin (Settings > Plugins)."
@@ -43,12 +45,12 @@ def _default_delete_days() -> int:
 
 
 def _validate_extra_slack(value: str) -> None:
-    for dest in routing.parse_destinations("slack", value):
+    for dest in parse_destinations("slack", value):
         validation.validate_slack_webhook_url(dest.url)
 
 
 def _validate_extra_discord(value: str) -> None:
-    for dest in routing.parse_destinations("discord", value):
+    for dest in parse_destinations("discord", value):
         validation.validate_discord_webhook_url(dest.url)
 
 
@@ -61,15 +63,15 @@ def _validate_routes(value: str) -> None:
 
     plugin = registry.get_plugin(consent.SLUG, active=None)
     known = [d.key for d in plugin.routing_config().destinations] if plugin else None
-    routing.parse_routes(value, known, route_categories())
+    parse_routes(value, known, route_categories())
 
 
 def _validate_quiet_hours(value: str) -> None:
-    routing.parse_quiet_hours(value)
+    parse_quiet_hours(value)
 
 
 def _validate_timezone(value: str) -> None:
-    routing.validate_timezone(value)
+    validate_timezone(value)
 
 
 SETTINGS: dict[str, dict[str, Any]] = {

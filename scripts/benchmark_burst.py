@@ -89,7 +89,7 @@ def make_directory(slack, discord) -> StaticDirectory:
 
 
 def plans():
-    from inventree_notify_plus.routing import PlannedDelivery
+    from inventree_notify_plus.routing.plan import PlannedDelivery
 
     return [
         PlannedDelivery("slack", "slack:default", "slack 'default'"),
@@ -109,7 +109,8 @@ def run_notify_plus(burst: int, interval: float, tag: str) -> list[dict]:
     from django.utils import timezone
 
     from inventree_notify_plus.models import Delivery, DestinationState
-    from inventree_notify_plus.outbox import Dispatcher, enqueue
+    from inventree_notify_plus.outbox.dispatcher import Dispatcher
+    from inventree_notify_plus.outbox.store import enqueue
 
     Delivery.objects.all().delete()
     DestinationState.objects.all().delete()

@@ -77,7 +77,7 @@ def reset() -> None:
 
 
 def config(slack_url: str, discord_url: str):
-    from inventree_notify_plus.routing import RoutingConfig, WebhookDestination
+    from inventree_notify_plus.routing.config import RoutingConfig, WebhookDestination
 
     return RoutingConfig(
         destinations=(
@@ -89,7 +89,7 @@ def config(slack_url: str, discord_url: str):
 
 
 def people(n: int):
-    from inventree_notify_plus.routing import Recipient
+    from inventree_notify_plus.routing.config import Recipient
 
     return [Recipient(user_id=u, name=f"User {u}", email=f"u{u}@example.com") for u in range(n)]
 
@@ -112,7 +112,7 @@ def dispatcher(found: StaticDirectory):
         RenderContext,
         SlackChannel,
     )
-    from inventree_notify_plus.outbox import Dispatcher
+    from inventree_notify_plus.outbox.dispatcher import Dispatcher
 
     ctx = RenderContext(instance_name="Workshop")
     return Dispatcher(
@@ -128,8 +128,8 @@ def stages(notices: int, users: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from inventree_notify_plus import routing
-    from inventree_notify_plus.outbox import enqueue
+    from inventree_notify_plus.outbox.store import enqueue
+    from inventree_notify_plus.routing.plan import plan
 
     reset()
     with (
@@ -145,7 +145,7 @@ def stages(notices: int, users: int) -> None:
         for n in range(notices):
             notice = low_stock_notice(f"Stage part {n}", n)
             with routed:
-                planned = routing.plan(notice, recipients, cfg, timezone.now())
+                planned = plan(notice, recipients, cfg, timezone.now())
             with queued, transaction.atomic():
                 rows += enqueue(notice, planned)
         drained = Queries()
@@ -172,8 +172,8 @@ def subscribers(counts: list[int], drain: bool = True) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from inventree_notify_plus import routing
-    from inventree_notify_plus.outbox import enqueue
+    from inventree_notify_plus.outbox.store import enqueue
+    from inventree_notify_plus.routing.plan import plan
 
     print("### One notice, N subscribers: routing + enqueue, then the drain (of both notices)")
     print()
@@ -196,12 +196,12 @@ def subscribers(counts: list[int], drain: bool = True) -> None:
             notice = low_stock_notice(f"Big category part {n}", n)
             t0 = time.perf_counter()
             with q, transaction.atomic():
-                enqueue(notice, routing.plan(notice, recipients, cfg, timezone.now()))
+                enqueue(notice, plan(notice, recipients, cfg, timezone.now()))
             queued = time.perf_counter() - t0
             twin = low_stock_notice(f"Big category twin {n}", n)
             tracemalloc.start()
             with transaction.atomic():
-                enqueue(twin, routing.plan(twin, recipients, cfg, timezone.now()))
+                enqueue(twin, plan(twin, recipients, cfg, timezone.now()))
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             drained, mails, dq = float("nan"), 0, Queries()
@@ -258,7 +258,6 @@ def big_table(rows: int, repeats: int) -> None:
     from django.utils import timezone
 
     from inventree_notify_plus.models import Delivery
-    from inventree_notify_plus.outbox import Status
 
     reset()
     t0 = time.perf_counter()
@@ -275,10 +274,10 @@ def big_table(rows: int, repeats: int) -> None:
             skip_locked=True, of=("self",)
         )
         .select_related("notice_record")
-        .filter(destination="slack:default", status=Status.PENDING, due_at__lte=now)
+        .filter(destination="slack:default", status=Delivery.Status.PENDING, due_at__lte=now)
         .order_by("due_at", "id")[:1000],
         "email batch: its recipients": Delivery.objects.filter(
-            channel="email", status=Status.PENDING, due_at__lte=now
+            channel="email", status=Delivery.Status.PENDING, due_at__lte=now
         )
         .order_by("due_at", "id")
         .values_list("destination", flat=True)[:200],
@@ -286,17 +285,17 @@ def big_table(rows: int, repeats: int) -> None:
         "claim an email batch": Delivery.objects.select_for_update(skip_locked=True)
         .filter(
             channel="email",
-            status=Status.PENDING,
+            status=Delivery.Status.PENDING,
             due_at__lte=now,
             destination__in=[f"email:user:{u}" for u in range(50)],
         )
         .order_by("destination", "due_at", "id")[:5000],
         "destinations with due work": Delivery.objects.filter(
-            status=Status.PENDING, due_at__lte=now
+            status=Delivery.Status.PENDING, due_at__lte=now
         )
         .values_list("channel", "destination")
         .distinct(),
-        "next due time": Delivery.objects.filter(status=Status.PENDING)
+        "next due time": Delivery.objects.filter(status=Delivery.Status.PENDING)
         .order_by("due_at")
         .values("due_at")[:1],
         "log: first page (100)": log[:100],

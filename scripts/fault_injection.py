@@ -72,7 +72,8 @@ def worker(
     )
     from inventree_notify_plus.channels.base import Destination, RateLimit
     from inventree_notify_plus.models import Delivery
-    from inventree_notify_plus.outbox import Dispatcher, RetryPolicy
+    from inventree_notify_plus.outbox.dispatcher import Dispatcher
+    from inventree_notify_plus.outbox.retry import RetryPolicy
 
     ctx = RenderContext(instance_name=INSTANCE, site_url="http://inventree.local")
     channels = {
@@ -212,8 +213,9 @@ def main() -> int:
         from django.db import connections
 
         from inventree_notify_plus.models import Delivery
-        from inventree_notify_plus.outbox import counts, enqueue
-        from inventree_notify_plus.routing import PlannedDelivery
+        from inventree_notify_plus.outbox.report import counts
+        from inventree_notify_plus.outbox.store import enqueue
+        from inventree_notify_plus.routing.plan import PlannedDelivery
 
         expected: set[tuple[str, str]] = set()
         for i in range(n):

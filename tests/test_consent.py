@@ -6,7 +6,7 @@ import pytest
 
 from inventree_notify_plus.inventree import readiness
 from inventree_notify_plus.inventree.consent import own_choice, wants
-from inventree_notify_plus.routing import parse_routes, parse_routes_lenient
+from inventree_notify_plus.routing.config import parse_routes, parse_routes_lenient
 
 
 @pytest.mark.parametrize(

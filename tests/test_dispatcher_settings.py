@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inventree_notify_plus.tasks import setting_int
+from inventree_notify_plus.inventree.worker_dispatcher import setting_int
 
 
 class Plugin:

@@ -8,12 +8,15 @@ Read from the source with ``ast``, nothing imported:
   plugin class, its settings declarations and the worker's task entry points;
 - the plugin module loads without the outbox's models: InvenTree imports it whether or not
   app integration (which installs the models) is on;
-- no module is so long that it must be doing more than one thing.
+- no module is so long that it must be doing more than one thing;
+- the worker's task entry points stay entry points: only the scheduled sweep imports them, and
+  the dotted paths django-q2 stores name them.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 PACKAGE = "inventree_notify_plus"
@@ -28,9 +31,6 @@ EDGE_PACKAGES = (f"{PACKAGE}.inventree", f"{PACKAGE}.web")
 EDGE_MODULES = frozenset({f"{PACKAGE}.plugin", f"{PACKAGE}.settings", f"{PACKAGE}.tasks"})
 
 MAX_LINES = 450
-# phase B: the outbox is split into its stages and routing into decision, parsing and time
-# zones (issue 16, point 5); until then they are the known exceptions.
-TOO_LONG_UNTIL_PHASE_B = frozenset({f"{PACKAGE}.outbox", f"{PACKAGE}.routing"})
 
 
 def module_files() -> dict[str, Path]:
@@ -180,6 +180,22 @@ def test_no_module_is_too_long():
         name: lines
         for name, path in module_files().items()
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
-        and name not in TOO_LONG_UNTIL_PHASE_B
     }
     assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
+
+
+def test_only_the_sweep_imports_the_task_entry_points():
+    graph, _ = import_graph()
+    importers = sorted(
+        module for module, imported in graph.items() if f"{PACKAGE}.tasks" in imported
+    )
+    assert importers == [f"{PACKAGE}.inventree.scheduled"], importers
+
+
+def test_the_task_paths_django_q_stores_name_the_entry_points():
+    from inventree_notify_plus.inventree import wakeup
+
+    for path in (wakeup.DRAIN_TASK, wakeup.FLUSH_TASK, wakeup.BEST_EFFORT_TASK):
+        module, _, name = path.rpartition(".")
+        assert module == f"{PACKAGE}.tasks", path
+        assert callable(getattr(importlib.import_module(module), name)), path

@@ -18,14 +18,11 @@ from django.utils import timezone
 from inventree_notify_plus.channels import EmailChannel, RenderContext
 from inventree_notify_plus.channels.base import Destination
 from inventree_notify_plus.models import Delivery
-from inventree_notify_plus.outbox import (
-    DatabaseClock,
-    Dispatcher,
-    RetryPolicy,
-    database_now,
-    enqueue,
-)
-from inventree_notify_plus.routing import PlannedDelivery
+from inventree_notify_plus.outbox.clock import DatabaseClock, database_now
+from inventree_notify_plus.outbox.dispatcher import Dispatcher
+from inventree_notify_plus.outbox.retry import RetryPolicy
+from inventree_notify_plus.outbox.store import enqueue
+from inventree_notify_plus.routing.plan import PlannedDelivery
 
 from .conftest import directory as make_directory
 from .conftest import low_stock

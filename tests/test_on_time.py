@@ -22,8 +22,10 @@ from inventree_notify_plus.channels.base import Destination
 from inventree_notify_plus.devtools.received import discord_titles, email_titles, slack_titles
 from inventree_notify_plus.devtools.standins import Answer
 from inventree_notify_plus.models import Delivery
-from inventree_notify_plus.outbox import Dispatcher, enqueue
-from inventree_notify_plus.routing import PlannedDelivery, Recipient, RoutingConfig, plan
+from inventree_notify_plus.outbox.dispatcher import Dispatcher
+from inventree_notify_plus.outbox.store import enqueue
+from inventree_notify_plus.routing.config import Recipient, RoutingConfig
+from inventree_notify_plus.routing.plan import PlannedDelivery, plan
 
 from .conftest import directory as make_directory
 from .conftest import low_stock
@@ -31,7 +33,7 @@ from .conftest import low_stock
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CONTEXT = RenderContext(instance_name="Workshop", site_url="http://inventree.local")
-DRAIN_BUDGET = 20.0  # tasks.DRAIN_BUDGET: what one drain task may spend
+DRAIN_BUDGET = 20.0  # wakeup.DRAIN_BUDGET: what one drain task may spend
 
 
 class SimulatedTime:
@@ -80,7 +82,7 @@ def run_worker(time: SimulatedTime, make: Callable[[], Dispatcher], limit: float
         if not busy and not time.arrivals:
             return
         wakes = [time.arrivals[0][0] - time.seconds] if time.arrivals else []
-        if report.next_due is not None:  # tasks.wake_at: a drain when the rest is due
+        if report.next_due is not None:  # wakeup.wake_at: a drain when the rest is due
             wakes.append((report.next_due - time.now()).total_seconds())
         time.sleep(max(0.05, min(wakes)))
     raise AssertionError(f"still busy after {limit} s of outbox time")

@@ -11,20 +11,15 @@ import pytest
 from django.utils import timezone
 
 from inventree_notify_plus.channels import EmailChannel
-from inventree_notify_plus.channels.base import Destination, SendResult
+from inventree_notify_plus.channels.base import Destination, SendResult, Skip
 from inventree_notify_plus.devtools.received import discord_titles, email_titles, slack_titles
 from inventree_notify_plus.devtools.standins import Answer
 from inventree_notify_plus.models import Delivery, NoticeRecord
-from inventree_notify_plus.outbox import (
-    Dispatcher,
-    DispatchReport,
-    RetryPolicy,
-    Skip,
-    counts,
-    enqueue,
-    prune,
-)
-from inventree_notify_plus.routing import PlannedDelivery
+from inventree_notify_plus.outbox.dispatcher import Dispatcher
+from inventree_notify_plus.outbox.report import DispatchReport, counts, prune
+from inventree_notify_plus.outbox.retry import RetryPolicy
+from inventree_notify_plus.outbox.store import enqueue
+from inventree_notify_plus.routing.plan import PlannedDelivery
 
 from .conftest import directory as make_directory
 from .conftest import low_stock

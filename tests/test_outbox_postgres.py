@@ -1,9 +1,9 @@
 """The outbox on PostgreSQL, where row locks are real: several processes at once.
 
 SQLite serialises writers, so ``select_for_update(skip_locked)`` and the condition lock are
-only tested here. Each worker is its own process with its own connection (``pg_worker.py``),
-as InvenTree's workers are. Needs ``NOTIFY_PLUS_TEST_POSTGRES`` (a database URL, e.g.
-``postgresql://user:password@127.0.0.1:5432/name``); ``.ci/run`` provides one.
+only tested here. Each worker is its own process with its own connection
+(``support/pg_worker.py``), as InvenTree's workers are. Needs ``NOTIFY_PLUS_TEST_POSTGRES`` (a
+database URL, e.g. ``postgresql://user:password@127.0.0.1:5432/name``); ``.ci/run`` provides one.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from inventree_notify_plus.devtools.received import slack_titles
 from inventree_notify_plus.devtools.standins import SmtpStandIn, WebhookStandIn
 
 DB = os.environ.get("NOTIFY_PLUS_TEST_POSTGRES", "")
-WORKER = Path(__file__).with_name("pg_worker.py")
+WORKER = Path(__file__).parent / "support" / "pg_worker.py"
 
 pytestmark = pytest.mark.skipif(
     not DB,

@@ -5,16 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from inventree_notify_plus.routing import (
+from inventree_notify_plus.routing.config import (
     Recipient,
     RoutingConfig,
     WebhookDestination,
-    email_due_at,
     parse_destinations,
     parse_routes,
-    plan,
-    webhook_targets,
 )
+from inventree_notify_plus.routing.plan import email_due_at, plan, webhook_targets
 
 from .conftest import low_stock
 

@@ -11,11 +11,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from inventree_notify_plus.directory import SettingsDirectory
 from inventree_notify_plus.inventree import episodes
 from inventree_notify_plus.inventree.consent import switched_off
-from inventree_notify_plus.inventree.notices import BUILD_SHORTFALL, LOW_STOCK, RECOVERED
-from inventree_notify_plus.routing import RoutingConfig
+from inventree_notify_plus.notice_categories import BUILD_SHORTFALL, LOW_STOCK, RECOVERED
+from inventree_notify_plus.outbox.destinations import SettingsDirectory
+from inventree_notify_plus.routing.config import RoutingConfig
 
 ON = {"NOTIFICATIONS_ENABLE": True, "NOTIFICATIONS_LOW_STOCK": True}
 

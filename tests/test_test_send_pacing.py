@@ -1,6 +1,6 @@
 """A test send takes its token from the destination's bucket, as the dispatcher's sends do.
 
-``outbox.take_token`` is what the admin's "Send test" goes through: a test cannot push a Slack
+``outbox.pacing.take_token`` is what the admin's "Send test" goes through: a test cannot push a Slack
 or Discord webhook over its limit, and the admin is told how long to wait.
 """
 
@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from inventree_notify_plus.channels import DiscordChannel, EmailChannel, SlackChannel
 from inventree_notify_plus.models import DestinationState
-from inventree_notify_plus.outbox import take_token
+from inventree_notify_plus.outbox.pacing import take_token
 
 pytestmark = pytest.mark.django_db
 

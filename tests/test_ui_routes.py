@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from inventree_notify_plus import routing
+from inventree_notify_plus.routing.config import RoutingConfig, parse_routes
 from inventree_notify_plus.web import routes_editor, subscriptions
 
 
@@ -40,7 +40,7 @@ def test_rows_round_trip_to_the_setting_routing_reads():
         {"category": ["part.notify_low_stock"], "part_category": [3, 4], "to": ["slack:ops"]},
         {"location": [7], "to": ["discord:default"], "continue": True},
     ]
-    assert routing.parse_routes(text, ["slack:ops", "discord:default"]) == routing.parse_routes(
+    assert parse_routes(text, ["slack:ops", "discord:default"]) == parse_routes(
         stored, ["slack:ops", "discord:default"]
     )
 
@@ -54,16 +54,14 @@ def test_no_rows_store_an_empty_setting_and_bad_json_shows_no_rows():
 def test_editor_rows_get_the_errors_saving_gives():
     rows = [{"category": ["part.notify_low_stock"], "to": ["slack:nowhere"]}]
     with pytest.raises(ValidationError, match="Route 1: unknown destination 'slack:nowhere'"):
-        routing.parse_routes(routes_editor.rows_to_text(rows), ["slack:default"])
+        parse_routes(routes_editor.rows_to_text(rows), ["slack:default"])
     with pytest.raises(ValidationError, match="Route 1 matches nothing in particular"):
-        routing.parse_routes(
-            routes_editor.rows_to_text([{"to": ["slack:default"]}]), ["slack:default"]
-        )
+        parse_routes(routes_editor.rows_to_text([{"to": ["slack:default"]}]), ["slack:default"])
 
 
 def test_routes_in_scope_name_the_routes_a_page_is_under():
-    config = routing.RoutingConfig(
-        routes=routing.parse_routes(
+    config = RoutingConfig(
+        routes=parse_routes(
             json.dumps(
                 [
                     {"part_category": [1], "to": "slack:a", "continue": True},

@@ -7,8 +7,16 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from inventree_notify_plus import routing, validation
-from inventree_notify_plus.inventree import categories, notices
+from inventree_notify_plus import notice_categories as categories
+from inventree_notify_plus import validation
+from inventree_notify_plus.inventree import notices
+from inventree_notify_plus.routing.config import (
+    parse_destinations,
+    parse_destinations_lenient,
+    parse_routes,
+    unknown_category_problems,
+)
+from inventree_notify_plus.routing.quiet_hours import parse_quiet_hours, validate_timezone
 
 
 @pytest.mark.parametrize(
@@ -80,35 +88,33 @@ def test_non_negative():
 
 
 def test_destinations_and_routes_errors():
-    dests = routing.parse_destinations(
+    dests = parse_destinations(
         "slack",
         "purchasing=https://hooks.slack.com/services/a lab=https://hooks.slack.com/services/b",
     )
     assert [d.key for d in dests] == ["slack:purchasing", "slack:lab"]
     with pytest.raises(ValidationError, match="name=URL"):
-        routing.parse_destinations("slack", "https://hooks.slack.com/services/a")
+        parse_destinations("slack", "https://hooks.slack.com/services/a")
     known = {"slack:purchasing", "slack:default"}
     with pytest.raises(ValidationError, match="unknown destination 'slack:nowhere'"):
-        routing.parse_routes(
-            '[{"category": "part.notify_low_stock", "to": ["slack:nowhere"]}]', known
-        )
+        parse_routes('[{"category": "part.notify_low_stock", "to": ["slack:nowhere"]}]', known)
     with pytest.raises(ValidationError, match="matches nothing"):
-        routing.parse_routes('[{"to": ["slack:purchasing"]}]', known)
+        parse_routes('[{"to": ["slack:purchasing"]}]', known)
     with pytest.raises(ValidationError, match="JSON"):
-        routing.parse_routes("[{oops", known)
+        parse_routes("[{oops", known)
     with pytest.raises(ValidationError, match="unknown key"):
-        routing.parse_routes('[{"categroy": "x", "to": ["slack:purchasing"]}]', known)
+        parse_routes('[{"categroy": "x", "to": ["slack:purchasing"]}]', known)
 
 
 def test_quiet_hours_and_timezone():
-    assert routing.parse_quiet_hours("22-07") == (22, 7)
-    assert routing.parse_quiet_hours("") is None
+    assert parse_quiet_hours("22-07") == (22, 7)
+    assert parse_quiet_hours("") is None
     for bad in ("22", "25-3", "8-8", "night"):
         with pytest.raises(ValidationError, match="22-07"):
-            routing.parse_quiet_hours(bad)
-    routing.validate_timezone("Europe/Berlin")
+            parse_quiet_hours(bad)
+    validate_timezone("Europe/Berlin")
     with pytest.raises(ValidationError, match="Unknown time zone"):
-        routing.validate_timezone("Mars/Olympus")
+        validate_timezone("Mars/Olympus")
 
 
 # -- refused on save, with the accepted values in the message (issue 15, point 6) -------------
@@ -162,7 +168,7 @@ def test_every_integer_setting_states_its_range_in_its_description():
 
 def test_extra_webhooks_refuse_a_name_given_twice_naming_the_names():
     with pytest.raises(ValidationError) as err:
-        routing.parse_destinations(
+        parse_destinations(
             "slack",
             "ops=https://hooks.slack.com/services/a lab=https://hooks.slack.com/services/b "
             "OPS=https://hooks.slack.com/services/c",
@@ -176,7 +182,7 @@ def test_extra_webhooks_refuse_a_name_given_twice_naming_the_names():
 @pytest.mark.parametrize("kind", ["slack", "discord"])
 def test_extra_webhooks_refuse_the_name_default(kind):
     with pytest.raises(ValidationError) as err:
-        routing.parse_destinations(kind, "default=https://example.org/x")
+        parse_destinations(kind, "default=https://example.org/x")
     assert err.value.code == "reserved_name"
     assert f"'{kind.capitalize()} webhook URL'" in str(err.value)
     assert "letters, digits, - and _" in str(err.value)
@@ -184,7 +190,7 @@ def test_extra_webhooks_refuse_the_name_default(kind):
 
 def test_stored_duplicates_keep_the_first_and_are_reported():
     """A value saved before the validator refused it: sending keeps working, the admin is told."""
-    dests, problems = routing.parse_destinations_lenient(
+    dests, problems = parse_destinations_lenient(
         "discord",
         "ops=https://discord.com/api/webhooks/1/a default=https://discord.com/api/webhooks/2/b "
         "ops=https://discord.com/api/webhooks/3/c nonsense",
@@ -201,7 +207,7 @@ ROUTE_TO = '"to": ["slack:default"]'
 
 def test_routes_refuse_an_unknown_category_listing_the_known_ones():
     with pytest.raises(ValidationError) as err:
-        routing.parse_routes(
+        parse_routes(
             '[{"category": ["part.notify_low_stok"], ' + ROUTE_TO + "}]",
             ["slack:default"],
             categories.accepted(),
@@ -216,7 +222,7 @@ def test_routes_refuse_an_unknown_category_listing_the_known_ones():
 
 def test_routes_refuse_a_category_only_the_bell_gets():
     with pytest.raises(ValidationError) as err:
-        routing.parse_routes(
+        parse_routes(
             '[{"category": "update_available", ' + ROUTE_TO + "}]",
             ["slack:default"],
             categories.accepted(),
@@ -229,7 +235,7 @@ def test_routes_accept_every_known_category_and_ones_inventree_has_sent():
     accepted = categories.accepted(["myplugin.calibration_due", "update_available"])
     assert "update_available" not in accepted
     for category in [*categories.CATEGORIES, "myplugin.calibration_due"]:
-        routing.parse_routes(
+        parse_routes(
             json.dumps([{"category": category, "to": "slack:default"}]),
             ["slack:default"],
             accepted,
@@ -247,8 +253,8 @@ def test_the_category_list_holds_the_ones_notify_plus_builds_notices_for():
 
 
 def test_stored_route_with_an_unknown_category_is_reported():
-    routes = routing.parse_routes('[{"category": ["part.notify_low_stok"], ' + ROUTE_TO + "}]")
-    problems = routing.unknown_category_problems(routes, categories.accepted())
+    routes = parse_routes('[{"category": ["part.notify_low_stok"], ' + ROUTE_TO + "}]")
+    problems = unknown_category_problems(routes, categories.accepted())
     assert problems == [
         "route 1 names the notification category 'part.notify_low_stok', which InvenTree does "
         "not send: that part of the route never matches (did you mean 'part.notify_low_stock'?)"

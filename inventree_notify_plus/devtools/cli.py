@@ -43,8 +43,9 @@ class _Run:
         from django.utils import timezone
 
         from ..channels import CHANNELS, Destination, RenderContext
-        from ..outbox import Dispatcher, RetryPolicy
-        from ..routing import Recipient, RoutingConfig, WebhookDestination
+        from ..outbox.dispatcher import Dispatcher
+        from ..outbox.retry import RetryPolicy
+        from ..routing.config import Recipient, RoutingConfig, WebhookDestination
         from .standalone import StaticDirectory
 
         self.slack, self.discord, self.smtp, self.out = slack, discord, smtp, out
@@ -95,8 +96,8 @@ class _Run:
 
     def deliver(self, notices: Sequence[Any]) -> None:
         """Route and enqueue ``notices`` as the plugin does, then let the dispatcher drain."""
-        from ..outbox import enqueue
-        from ..routing import plan
+        from ..outbox.store import enqueue
+        from ..routing.plan import plan
 
         now = self.now()
         self.step_started = time.monotonic()
@@ -201,7 +202,7 @@ def demo(out: Path | None = None) -> int:
         _burst(run)
         _fault(run)
 
-        from ..outbox import counts
+        from ..outbox.report import counts
 
         totals = counts()
         say("\nOutbox: " + ", ".join(f"{n} {status}" for status, n in totals.items() if n))

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .notices import LOW_STOCK, RECOVERED
+from ..notice_categories import LOW_STOCK, RECOVERED
 
 SLUG = "notify-plus"
 CORE_EMAIL_SLUG = "inventree-email-notification"

@@ -20,12 +20,16 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import outbox, routing
-from ..tasks import offload, request_drain
+from ..notice_categories import LOW_STOCK
+from ..outbox import store
+from ..outbox.clock import database_now
+from ..routing.config import RoutingConfig
+from ..routing.plan import plan
 from . import consent, episodes, notices
-from .notices import LOW_STOCK, category_name
+from .notices import category_name
 from .recipients import recipients_for
 from .recovery import episode_bound
+from .wakeup import BEST_EFFORT_TASK, offload, request_drain
 
 logger = logging.getLogger("inventree")
 
@@ -61,7 +65,9 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
         # No durable outbox: email stays with InvenTree, Slack/Discord go best effort.
         return _best_effort(plugin, target, category, users, context, config)
     part = context.get("part")
-    now = timezone.now()
+    # The outbox's clock: due times, like claims and pacing, are on the database's time, so an
+    # app server whose clock is off neither delays nor hurries what it queues.
+    now = database_now()
     with transaction.atomic():
         episode = ""
         if name == LOW_STOCK and part is not None:
@@ -80,8 +86,8 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
             locations, managers = location_managers(part, users)
             notice = replace(notice, scope={**notice.scope, "location_path": locations})
             users = [*users, *managers]
-        planned = routing.plan(notice, recipients_for(plugin, users), config, now)
-        created = outbox.enqueue(notice, planned, now)
+        planned = plan(notice, recipients_for(plugin, users), config, now)
+        created = store.enqueue(notice, planned, now)
     if created:
         transaction.on_commit(request_drain)
     return Intake(delivered=bool(planned), owns_email=config.email_enabled)
@@ -93,14 +99,14 @@ def _best_effort(
     category: Any,
     users: list,
     context: dict,
-    config: routing.RoutingConfig,
+    config: RoutingConfig,
 ) -> Intake:
     notice = notices.notice_from_notification(target, category, context)
     webhooks_only = replace(config, email_enabled=False)
-    planned = routing.plan(notice, recipients_for(plugin, users), webhooks_only, timezone.now())
+    planned = plan(notice, recipients_for(plugin, users), webhooks_only, timezone.now())
     if planned:
         offload(
-            "inventree_notify_plus.tasks.send_best_effort",
+            BEST_EFFORT_TASK,
             notice.to_dict(),
             [asdict(p) | {"due_at": None} for p in planned],
         )

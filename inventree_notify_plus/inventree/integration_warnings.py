@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .. import routing
+from ..routing.config import unknown_category_problems
 from .categories import route_categories
 from .core_slack import inventree_slack
 
@@ -39,7 +39,7 @@ def integration_warnings(plugin: Any, settings: Mapping[str, Any] | None = None)
     config = plugin.routing_config(settings)
     warnings += [f"routes: {p}" for p in config.problems]
     warnings += [
-        f"routes: {p}" for p in routing.unknown_category_problems(config.routes, route_categories())
+        f"routes: {p}" for p in unknown_category_problems(config.routes, route_categories())
     ]
     if (slack := inventree_slack()).active:
         warnings.append(slack.warning)

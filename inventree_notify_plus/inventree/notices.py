@@ -37,11 +37,8 @@ from decimal import Decimal
 from typing import Any
 
 from ..notice import Fact, Line, Notice, Severity, stable_uid
+from ..notice_categories import BUILD_SHORTFALL, LOW_STOCK, RECOVERED, STALE_STOCK
 
-LOW_STOCK = "part.notify_low_stock"
-BUILD_SHORTFALL = "build.stock_required"
-RECOVERED = "notify_plus.low_stock_recovered"
-STALE_STOCK = "stock.notify_stale_stock"
 # Models whose notifications describe an order (``order``, ``build`` or ``instance`` in context).
 ORDER_APPS = frozenset({"order", "build"})
 NONE = "-"

@@ -45,7 +45,7 @@ def on_email_stopped(reason: str) -> None:
     """
     from django.db import transaction
 
-    from ..tasks import FLUSH_TASK, offload
+    from .wakeup import FLUSH_TASK, offload
 
     def flush() -> None:
         try:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import routing
+from ..routing.config import Recipient
+from ..routing.quiet_hours import parse_quiet_hours_safe
 from .consent import CORE_KEY, OWN_KEY, stored_choices, wants
 
 
-def recipients_for(plugin: Any, users: list) -> list[routing.Recipient]:
+def recipients_for(plugin: Any, users: list) -> list[Recipient]:
     """Active users with their email consent, digest mode, quiet hours and mention ids."""
     from InvenTree.helpers_email import get_email_for_user
 
@@ -23,9 +24,9 @@ def recipients_for(plugin: Any, users: list) -> list[routing.Recipient]:
 
     result = []
     for user in users:
-        quiet = routing.parse_quiet_hours_safe(pref(user, "NOTIFY_PLUS_QUIET_HOURS"))
+        quiet = parse_quiet_hours_safe(pref(user, "NOTIFY_PLUS_QUIET_HOURS"))
         result.append(
-            routing.Recipient(
+            Recipient(
                 user_id=user.pk,
                 name=user.get_full_name() or user.get_username(),
                 email=get_email_for_user(user) or "",

@@ -14,13 +14,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
-from .. import outbox, routing
-from ..tasks import request_drain
+from ..notice_categories import RECOVERED
+from ..outbox import store
+from ..outbox.clock import database_now
+from ..routing.plan import plan
 from . import consent, episodes, notices
-from .notices import RECOVERED
 from .recipients import recipients_for
+from .wakeup import request_drain
 
 # Less than InvenTree's 24-hour memory, after which it sends the same low-stock notice again.
 UNOBSERVED_EPISODE = timedelta(hours=23)
@@ -99,12 +100,8 @@ def announce_recovery(plugin: Any, part: Any, key: str) -> None:
             part, construct_absolute_url(part.get_absolute_url()), episode=since, recovered=True
         )
         users = [u for u in part_subscribers(part) if check_user_permission(u, part, "view")]
-        planned = routing.plan(
-            notice,
-            recipients_for(plugin, users),
-            plugin.routing_config(settings),
-            timezone.now(),
-        )
-        created = outbox.enqueue(notice, planned)
+        now = database_now()  # the outbox's clock, for the due times as for the rows
+        planned = plan(notice, recipients_for(plugin, users), plugin.routing_config(settings), now)
+        created = store.enqueue(notice, planned, now)
     if created:
         transaction.on_commit(request_drain)

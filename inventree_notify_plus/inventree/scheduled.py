@@ -29,7 +29,7 @@ def sweep(plugin: Any) -> None:
 
     if plugin.outbox_ready():
         check_recovery(plugin)
-    tasks.drain(budget_seconds=tasks.DRAIN_BUDGET)
+    tasks.drain()
 
 
 def prune(plugin: Any) -> None:
@@ -43,7 +43,7 @@ def prune(plugin: Any) -> None:
     messages, _ = NotificationMessage.objects.filter(creation__lt=cutoff).delete()
     deleted = 0
     if plugin.outbox_ready():
-        from ..outbox import prune as prune_outbox
+        from ..outbox.report import prune as prune_outbox
 
         deleted = prune_outbox(days)
     logger.info("Notify Plus: pruned %s notifications and %s deliveries", messages, deleted)

@@ -87,8 +87,8 @@ class DeliveryLogView(NotifyPlusView):
                 },
                 status=409,
             )
-        from .. import outbox
         from ..models import Delivery
+        from ..outbox.report import counts
 
         params = request.query_params
         rows = Delivery.objects.all()
@@ -118,7 +118,7 @@ class DeliveryLogView(NotifyPlusView):
                 # Counting a million rows on every page costs more than the page: the total is
                 # counted up to what paging can reach, the per-status counts over the last day.
                 "count": rows[: offset + limit + MAX_COUNT].count(),
-                "counts": outbox.counts(since=since),
+                "counts": counts(since=since),
                 "counts_since": since.isoformat(),
                 "warnings": self.plugin.integration_warnings(),
                 "destinations": self.plugin.configured_destinations(),
@@ -136,8 +136,8 @@ class ResendView(NotifyPlusView):
 
     def post(self, request: Request, pk: int) -> Response:
         """Requeue one delivery; its created_at stays, the resend is recorded on the row."""
+        from ..inventree.wakeup import request_drain
         from ..models import Delivery
-        from ..tasks import request_drain
 
         resendable = (Delivery.Status.FAILED, Delivery.Status.UNKNOWN)
         now = timezone.now()

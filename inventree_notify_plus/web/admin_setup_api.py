@@ -20,9 +20,10 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import routing
 from ..inventree.categories import notification_categories, route_categories
 from ..notice import Fact, Notice, Severity, stable_uid
+from ..routing.config import parse_routes
+from ..routing.plan import plan
 from . import routes_editor
 from .plugin_view import NotifyPlusView
 
@@ -33,8 +34,8 @@ class TestSendView(NotifyPlusView):
     def post(self, request: Request, channel: str) -> Response:
         """Send synchronously: the admin is waiting for the answer."""
         from ..channels.base import Skip
-        from ..directory import SettingsDirectory
-        from ..tasks import channels
+        from ..inventree.worker_dispatcher import channels
+        from ..outbox.destinations import SettingsDirectory
 
         plugin = self.plugin
         if channel not in ("email", "slack", "discord"):
@@ -56,7 +57,7 @@ class TestSendView(NotifyPlusView):
         if plugin.outbox_ready():
             from math import ceil
 
-            from ..outbox import take_token
+            from ..outbox.pacing import take_token
 
             wait = take_token(key, sender)
             if wait > 0:
@@ -141,7 +142,7 @@ class PreviewView(NotifyPlusView):
             notice, category=category, scope={**notice.scope, "location_path": locations}
         )
         config = plugin.routing_config()
-        planned = routing.plan(notice, recipients_for(plugin, users), config, timezone.now())
+        planned = plan(notice, recipients_for(plugin, users), config, timezone.now())
         return Response(
             {
                 "category": category,
@@ -221,7 +222,7 @@ def _routes_error(plugin: Any, text: str) -> str | None:
 
     known = [d.key for d in plugin.routing_config().destinations]
     try:
-        routing.parse_routes(text, known, route_categories())
+        parse_routes(text, known, route_categories())
     except ValidationError as exc:
         return " ".join(exc.messages)
     return None

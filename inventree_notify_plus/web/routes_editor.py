@@ -1,7 +1,7 @@
 """The routes editor: the ROUTES setting as rows, and rows back to the setting's JSON.
 
 The admin console edits routes as rows; saving goes through InvenTree's plugin settings API,
-whose validator (``settings``) runs the same ``routing.parse_routes`` as the editor's checks.
+whose validator (``settings``) runs the same ``routing.config.parse_routes`` as the editor's checks.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import routing
+from ..routing.config import as_list
 
 
 def route_rows(text: str) -> list[dict[str, Any]]:
@@ -24,10 +24,10 @@ def route_rows(text: str) -> list[dict[str, Any]]:
             continue
         rows.append(
             {
-                "category": [str(c) for c in routing._as_list(item.get("category"))],
-                "part_category": [int(c) for c in routing._as_list(item.get("part_category"))],
-                "location": [int(c) for c in routing._as_list(item.get("location"))],
-                "to": [str(t) for t in routing._as_list(item.get("to"))],
+                "category": [str(c) for c in as_list(item.get("category"))],
+                "part_category": [int(c) for c in as_list(item.get("part_category"))],
+                "location": [int(c) for c in as_list(item.get("location"))],
+                "to": [str(t) for t in as_list(item.get("to"))],
                 "continue": bool(item.get("continue", False)),
             }
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import routing
+from ..routing.config import RoutingConfig
 from .panels import PANEL_MODELS, page_object
 
 # The user settings "My notifications" shows, in this order (read and saved through InvenTree's
@@ -131,7 +131,7 @@ def _location_via(
     return via
 
 
-def routes_in_scope(config: routing.RoutingConfig, scope: dict[str, list[int]]) -> list[dict]:
+def routes_in_scope(config: RoutingConfig, scope: dict[str, list[int]]) -> list[dict]:
     """Routes whose part-category and location criteria fit this object (any notification category)."""
     found = []
     for n, route in enumerate(config.routes, start=1):

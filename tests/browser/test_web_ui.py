@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.live import wait_for
+from tests.support.live import wait_for
 
 URL = os.environ.get("NOTIFY_PLUS_UI_URL", "").rstrip("/")
 if not URL:

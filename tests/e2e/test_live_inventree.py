@@ -22,7 +22,7 @@ from collections import Counter
 
 import pytest
 
-from tests.live import wait_for
+from tests.support.live import wait_for
 
 URL = os.environ.get("NOTIFY_PLUS_E2E_URL", "")
 pytestmark = pytest.mark.skipif(

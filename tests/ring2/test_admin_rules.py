@@ -35,8 +35,8 @@ INVENTREE_SLACK = "inventree-slack-notification"
 
 def _enqueue_one(status: str = "failed", error: str = "HTTP 500 from Slack") -> Delivery:
     from inventree_notify_plus.notice import Notice
-    from inventree_notify_plus.outbox import enqueue
-    from inventree_notify_plus.routing import PlannedDelivery
+    from inventree_notify_plus.outbox.store import enqueue
+    from inventree_notify_plus.routing.plan import PlannedDelivery
 
     enqueue(
         Notice(uid="rules-1", category="part.notify_low_stock", title="Low stock: M3", summary=""),

@@ -220,7 +220,7 @@ class NotifyPlusInInvenTree(InvenTreeTestCase):
 
     def test_directory_skips_inactive_users_and_missing_addresses(self):
         from inventree_notify_plus.channels.base import Skip
-        from inventree_notify_plus.directory import SettingsDirectory
+        from inventree_notify_plus.outbox.destinations import SettingsDirectory
 
         directory = SettingsDirectory(self.plugin.routing_config())
         self.assertEqual(
@@ -343,8 +343,8 @@ class NotifyPlusAdminApi(InvenTreeTestCase):
 
     def test_delivery_log_for_admins_only_with_masked_destinations(self):
         from inventree_notify_plus.notice import Notice
-        from inventree_notify_plus.outbox import enqueue
-        from inventree_notify_plus.routing import PlannedDelivery
+        from inventree_notify_plus.outbox.store import enqueue
+        from inventree_notify_plus.routing.plan import PlannedDelivery
 
         enqueue(
             Notice(uid="u1", category="part.notify_low_stock", title="Low stock: X", summary=""),

@@ -13,13 +13,13 @@ from InvenTree.unit_test import InvenTreeTestCase
 from part.models import Part, PartCategory, PartStar
 from plugin import registry
 
-from inventree_notify_plus import tasks
+from inventree_notify_plus.inventree.worker_dispatcher import build_dispatcher
 from inventree_notify_plus.models import Delivery
-from inventree_notify_plus.outbox import DatabaseClock, database_now
+from inventree_notify_plus.outbox.clock import DatabaseClock, database_now
 
 
 class WorkerDispatcher(InvenTreeTestCase):
-    """What ``tasks.build_dispatcher`` builds from the plugin's settings."""
+    """What ``worker_dispatcher.build_dispatcher`` builds from the plugin's settings."""
 
     roles = ["part.view"]
 
@@ -33,7 +33,7 @@ class WorkerDispatcher(InvenTreeTestCase):
         self.plugin.set_setting("RETRY_MAX_ATTEMPTS", 3)
         self.plugin.set_setting("RETRY_MAX_HOURS", 2)
         self.plugin.set_setting("GROUP_INTERVAL", 0)
-        dispatcher = tasks.build_dispatcher(self.plugin)
+        dispatcher = build_dispatcher(self.plugin)
         self.assertEqual(dispatcher.policy.max_attempts, 3)
         self.assertEqual(dispatcher.policy.max_age, timedelta(hours=2))
         self.assertEqual(dispatcher.group_interval, timedelta(0))
@@ -41,13 +41,13 @@ class WorkerDispatcher(InvenTreeTestCase):
     def test_the_defaults_group_for_a_minute(self):
         for key in ("RETRY_MAX_ATTEMPTS", "RETRY_MAX_HOURS", "GROUP_INTERVAL"):
             self.plugin.set_setting(key, self.plugin.SETTINGS[key]["default"])
-        dispatcher = tasks.build_dispatcher(self.plugin)
+        dispatcher = build_dispatcher(self.plugin)
         self.assertEqual(dispatcher.group_interval, timedelta(seconds=60))
         self.assertEqual(dispatcher.policy.max_attempts, 10)
 
     def test_claims_are_timed_on_the_database_clock_not_this_servers(self):
         """An app server whose clock is 10 minutes ahead still measures leases on PostgreSQL's."""
-        dispatcher = tasks.build_dispatcher(self.plugin)
+        dispatcher = build_dispatcher(self.plugin)
         self.assertIsInstance(dispatcher.clock, DatabaseClock)
         real = timezone.now
         with mock.patch("django.utils.timezone.now", lambda: real() + timedelta(minutes=10)):
@@ -98,14 +98,14 @@ class EmailAtTheDefaultFrequency(InvenTreeTestCase):
             for n in (5, 6)
         ]
         self.low(self.part)
-        tasks.build_dispatcher(self.plugin).drain(budget_seconds=5, wait=False)
+        build_dispatcher(self.plugin).drain(budget_seconds=5, wait=False)
         self.assertEqual([m.subject for m in mail.outbox], ["[InvenTree] Low stock: M4 nut"])
         for part in others:
             self.low(part)
-        report = tasks.build_dispatcher(self.plugin).drain(budget_seconds=5, wait=False)
+        report = build_dispatcher(self.plugin).drain(budget_seconds=5, wait=False)
         self.assertEqual(len(mail.outbox), 1)  # held: alice was emailed within the minute
         self.assertGreater(report.next_due, database_now() + timedelta(seconds=55))
-        later = tasks.build_dispatcher(self.plugin)
+        later = build_dispatcher(self.plugin)
         later.clock = lambda: database_now() + timedelta(seconds=61)
         later.drain(budget_seconds=5, wait=False)
         self.assertEqual(len(mail.outbox), 2)

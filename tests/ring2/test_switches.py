@@ -26,7 +26,7 @@ from plugin import registry
 from plugin.models import PluginUserSetting
 
 from inventree_notify_plus import tasks
-from inventree_notify_plus.inventree import episodes, readiness
+from inventree_notify_plus.inventree import episodes, readiness, wakeup
 from inventree_notify_plus.models import Condition, Delivery, DestinationState
 
 SLACK = "https://hooks.slack.com/services/T0/B0/secret"
@@ -217,7 +217,7 @@ class NoStrandedEmail(Switches):
         self.queue_hourly_digest("M5 washer")
         mail.outbox = []
         with (
-            mock.patch("inventree_notify_plus.tasks.offload", side_effect=run_offloaded),
+            mock.patch("inventree_notify_plus.inventree.wakeup.offload", side_effect=run_offloaded),
             self.captureOnCommitCallbacks(execute=True),
         ):
             registry.set_plugin_state(SLUG, False)
@@ -226,23 +226,25 @@ class NoStrandedEmail(Switches):
         self.assertEqual(set(self.alice_rows().values_list("status", flat=True)), {"sent"})
         # nothing again: another flush, a reactivation and its drain
         tasks.flush_email()
-        with mock.patch("inventree_notify_plus.tasks.offload", side_effect=run_offloaded):
+        with mock.patch(
+            "inventree_notify_plus.inventree.wakeup.offload", side_effect=run_offloaded
+        ):
             registry.set_plugin_state(SLUG, True)
-        tasks._drain(budget_seconds=1, wait=False, queued=False)
+        wakeup.run_drain(budget_seconds=1, wait=False, queued=False)
         self.assertEqual(self.mailed("M5 washer"), [("alice",)])
 
     def test_switching_email_off_sends_what_is_queued_instead_of_skipping_it(self):
         self.queue_hourly_digest("M6 bolt")
         mail.outbox = []
         with (
-            mock.patch("inventree_notify_plus.tasks.offload", side_effect=run_offloaded),
+            mock.patch("inventree_notify_plus.inventree.wakeup.offload", side_effect=run_offloaded),
             self.captureOnCommitCallbacks(execute=True),
         ):
             self.plugin.set_setting("EMAIL_ENABLE", False)
         self.assertEqual(self.mailed("M6 bolt"), [("alice",)])
         self.assertEqual(set(self.alice_rows().values_list("status", flat=True)), {"sent"})
         # the plugin's own drain does not send it again, nor skip anything
-        tasks._drain(budget_seconds=1, wait=False, queued=False)
+        wakeup.run_drain(budget_seconds=1, wait=False, queued=False)
         self.assertEqual(self.mailed("M6 bolt"), [("alice",)])
         self.assertFalse(Delivery.objects.filter(status="skipped").exists())
         # and from now on InvenTree's email has it
@@ -253,7 +255,7 @@ class NoStrandedEmail(Switches):
         self.queue_hourly_digest("M8 bolt")
         mail.outbox = []
         with (
-            mock.patch("inventree_notify_plus.tasks.offload", side_effect=run_offloaded),
+            mock.patch("inventree_notify_plus.inventree.wakeup.offload", side_effect=run_offloaded),
             self.captureOnCommitCallbacks(execute=True),
         ):
             self.plugin.set_setting("NOTIFICATIONS_ENABLE", False)
@@ -264,7 +266,7 @@ class NoStrandedEmail(Switches):
         from django_q.models import Schedule
 
         self.queue_hourly_digest("M9 bolt")
-        with mock.patch("inventree_notify_plus.tasks.offload"):
+        with mock.patch("inventree_notify_plus.inventree.wakeup.offload"):
             registry.set_plugin_state(SLUG, False)
         mail.outbox = []
         with mock.patch(
@@ -274,8 +276,8 @@ class NoStrandedEmail(Switches):
             self.assertEqual(tasks.flush_email(), 0)
         row = self.alice_rows().get()
         self.assertEqual(row.status, "pending")  # to retry, not skipped
-        again = Schedule.objects.get(name=tasks.FLUSH_SCHEDULE)
-        self.assertEqual(again.func, tasks.FLUSH_TASK)
+        again = Schedule.objects.get(name=wakeup.FLUSH_SCHEDULE)
+        self.assertEqual(again.func, wakeup.FLUSH_TASK)
         self.assertLessEqual(again.next_run, row.due_at)
         # the retry's time comes: the row is due and its mailbox's backoff is over
         Delivery.objects.filter(pk=row.pk).update(due_at=timezone.now())
@@ -310,7 +312,7 @@ class VersionOneHandBack(Switches):
         self.assertEqual(self.alice_core_email(), "False")
 
     def test_activation_does_it(self):
-        with mock.patch("inventree_notify_plus.tasks.offload"):
+        with mock.patch("inventree_notify_plus.inventree.wakeup.offload"):
             registry.set_plugin_state(SLUG, False)
         self.mark_alice()
         registry.set_plugin_state(SLUG, True)

@@ -42,9 +42,9 @@ from inventree_notify_plus.channels import EmailChannel
 from inventree_notify_plus.channels.base import Destination
 from inventree_notify_plus.devtools.samples import low_stock_notice
 from inventree_notify_plus.inventree import readiness
+from inventree_notify_plus.inventree.worker_dispatcher import render_context
 from inventree_notify_plus.models import Delivery
 from inventree_notify_plus.notice import Notice
-from inventree_notify_plus.tasks import render_context
 
 # Notices whose summary is Notify Plus's own sentence rather than InvenTree's message; every
 # value that message names (the part, the build order) is compared on its own.

@@ -133,7 +133,7 @@ class EmailGoesOutOnceAndOnlyWithConsent(InvenTreeTestCase):
 
     def test_a_database_error_while_queueing_leaves_email_with_inventree(self):
         with mock.patch(
-            "inventree_notify_plus.outbox.enqueue", side_effect=DatabaseError("disk full")
+            "inventree_notify_plus.outbox.store.enqueue", side_effect=DatabaseError("disk full")
         ):
             mailed, queued = self.drop(self.low_part("M8 bolt"))
         self.assertEqual(mailed, {"alice", "bob", "erin"})

@@ -100,8 +100,8 @@ class NotifyPlusWebUI(InvenTreeTestCase):
         from common.settings import set_global_setting
 
         from inventree_notify_plus.notice import Notice
-        from inventree_notify_plus.outbox import enqueue
-        from inventree_notify_plus.routing import PlannedDelivery
+        from inventree_notify_plus.outbox.store import enqueue
+        from inventree_notify_plus.routing.plan import PlannedDelivery
 
         enqueue(
             Notice(uid="h1", category="part.notify_low_stock", title="Low stock: M3", summary=""),
@@ -123,8 +123,8 @@ class NotifyPlusWebUI(InvenTreeTestCase):
 
     def test_delivery_log_searches_filters_sorts_and_pages(self):
         from inventree_notify_plus.notice import Notice
-        from inventree_notify_plus.outbox import enqueue
-        from inventree_notify_plus.routing import PlannedDelivery
+        from inventree_notify_plus.outbox.store import enqueue
+        from inventree_notify_plus.routing.plan import PlannedDelivery
 
         for n, (title, dest) in enumerate(
             [("Low stock: M3 screw", "slack:default"), ("Low stock: M4 nut", "slack:ops")]

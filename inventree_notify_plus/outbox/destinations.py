@@ -1,7 +1,9 @@
-"""Resolve outbox destination keys to live addresses at send time (InvenTree edge).
+"""Stored destination keys resolved to live addresses at send time.
 
 Keys, not addresses, are stored: a webhook URL is a secret that may be rotated, and a user may
-change their address or be deactivated between the notice and the send.
+change their address or be deactivated between the notice and the send. The dispatcher asks a
+``Directory``; ``SettingsDirectory`` is the one InvenTree's worker uses: webhooks from the plugin
+settings, people from Django's user model (the address through InvenTree's lookup, handed in).
 
 A queued email resolves whether or not *Email* is still on: it was taken from InvenTree's own
 email, so it is owed to its recipient (see ``inventree.plugin_state``); switching Email off
@@ -10,13 +12,30 @@ sends it at once instead of skipping it.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from .channels.base import Destination, Skip
-from .redaction import mask_email, mask_url
-from .routing import RoutingConfig
+from ..channels.base import Destination, Skip
+from ..redaction import mask_email, mask_url
+from ..routing.config import RoutingConfig
+
+
+class Directory(Protocol):
+    """Resolves stored destination keys to live addresses at send time.
+
+    Webhook URLs are secrets and user addresses change, so the outbox stores only keys.
+    A directory may also offer ``resolve_many(keys) -> dict`` and ``existing(refs) -> set``
+    to look many up at once (email batches, digests).
+    """
+
+    def resolve(self, key: str) -> Destination | Skip:
+        """The destination for ``key`` now, or why it cannot be delivered."""
+
+    def target_exists(self, object_ref: str) -> bool:
+        """Whether the object the notice is about still exists."""
 
 
 class SettingsDirectory:

@@ -11,28 +11,34 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import routing
-from .inventree.notices import LOW_STOCK, RECOVERED
-from .redaction import mask_url
+from ..notice_categories import LOW_STOCK, RECOVERED
+from ..redaction import mask_url
+from .config import (
+    WEBHOOK_KINDS,
+    RoutingConfig,
+    WebhookDestination,
+    parse_destinations_lenient,
+    parse_routes_lenient,
+)
 
 
-def from_settings(settings: Mapping[str, Any]) -> routing.RoutingConfig:
+def from_settings(settings: Mapping[str, Any]) -> RoutingConfig:
     """Destinations and routes from the settings (the single webhooks are 'default')."""
-    destinations: list[routing.WebhookDestination] = []
+    destinations: list[WebhookDestination] = []
     problems: list[str] = []
-    for kind in routing.WEBHOOK_KINDS:
+    for kind in WEBHOOK_KINDS:
         url = (settings[f"{kind.upper()}_WEBHOOK_URL"] or "").strip()
         if url:
-            destinations.append(routing.WebhookDestination(kind, "default", url))
-        extra, extra_problems = routing.parse_destinations_lenient(
+            destinations.append(WebhookDestination(kind, "default", url))
+        extra, extra_problems = parse_destinations_lenient(
             kind, settings[f"{kind.upper()}_EXTRA_WEBHOOKS"] or ""
         )
         destinations += extra
         problems += extra_problems
-    routes, route_problems = routing.parse_routes_lenient(
+    routes, route_problems = parse_routes_lenient(
         settings["ROUTES"] or "", [d.key for d in destinations]
     )
-    return routing.RoutingConfig(
+    return RoutingConfig(
         email_enabled=bool(settings["EMAIL_ENABLE"]),
         destinations=destinations,
         routes=routes,
@@ -44,6 +50,6 @@ def from_settings(settings: Mapping[str, Any]) -> routing.RoutingConfig:
     )
 
 
-def masked_destinations(config: routing.RoutingConfig) -> list[dict[str, str]]:
+def masked_destinations(config: RoutingConfig) -> list[dict[str, str]]:
     """The Slack/Discord destinations, masked: what an admin may see of the secrets."""
     return [{"key": d.key, "url": mask_url(d.url)} for d in config.destinations]

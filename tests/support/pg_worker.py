@@ -1,7 +1,8 @@
 """One process of the PostgreSQL concurrency tests (``tests/test_outbox_postgres.py``).
 
 Each process has its own database connection, as InvenTree's workers do; the test starts
-several at once. ``python tests/pg_worker.py MODE JSON`` prints one JSON line with its result.
+several at once. ``python tests/support/pg_worker.py MODE JSON`` prints one JSON line with its
+result.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from inventree_notify_plus.devtools.standalone import setup_django
 
@@ -40,8 +41,8 @@ def enqueue(args: dict) -> dict:
     from django.db import transaction
 
     from inventree_notify_plus.devtools.samples import low_stock_notice
-    from inventree_notify_plus.outbox import enqueue
-    from inventree_notify_plus.routing import PlannedDelivery
+    from inventree_notify_plus.outbox.store import enqueue
+    from inventree_notify_plus.routing.plan import PlannedDelivery
 
     plans = [PlannedDelivery("slack", "slack:default", "slack")] * args.get("slack", 1) + [
         PlannedDelivery("email", f"email:user:{u}", f"user {u}", groupable=False)
@@ -59,7 +60,8 @@ def drain(args: dict) -> dict:
     from inventree_notify_plus.channels import EmailChannel, RenderContext, SlackChannel
     from inventree_notify_plus.channels.base import Destination, RateLimit
     from inventree_notify_plus.devtools.standalone import StaticDirectory
-    from inventree_notify_plus.outbox import Dispatcher, RetryPolicy
+    from inventree_notify_plus.outbox.dispatcher import Dispatcher
+    from inventree_notify_plus.outbox.retry import RetryPolicy
 
     directory = StaticDirectory()
     directory.add(Destination("slack", "slack:default", args["slack"], "slack"))
@@ -90,8 +92,8 @@ def claim(args: dict) -> dict:
 
     from inventree_notify_plus.devtools.samples import low_stock_notice
     from inventree_notify_plus.models import Delivery
-    from inventree_notify_plus.outbox import enqueue
-    from inventree_notify_plus.routing import PlannedDelivery
+    from inventree_notify_plus.outbox.store import enqueue
+    from inventree_notify_plus.routing.plan import PlannedDelivery
 
     enqueue(low_stock_notice("Part 1", 1), [PlannedDelivery("slack", "slack:default", "slack")])
     Delivery.objects.update(
@@ -113,7 +115,9 @@ def skewed(args: dict) -> dict:
 
     from inventree_notify_plus.devtools.standalone import StaticDirectory
     from inventree_notify_plus.models import Delivery
-    from inventree_notify_plus.outbox import WAITER, WAITER_HOLD, Dispatcher, RetryPolicy
+    from inventree_notify_plus.outbox.claims import WAITER, WAITER_HOLD, NamedLease
+    from inventree_notify_plus.outbox.dispatcher import Dispatcher
+    from inventree_notify_plus.outbox.retry import RetryPolicy
 
     real = timezone.now
     timezone.now = lambda: real() + timedelta(seconds=args["skew"])
@@ -124,7 +128,7 @@ def skewed(args: dict) -> dict:
     return {
         "recovered": recovered,
         "statuses": sorted(Delivery.objects.values_list("status", flat=True)),
-        "waiter": dispatcher._hold(WAITER, WAITER_HOLD),
+        "waiter": NamedLease(WAITER).hold(WAITER_HOLD, dispatcher.clock()),
     }
 
 

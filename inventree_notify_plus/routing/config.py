@@ -1,16 +1,9 @@
-"""Routing: which destinations receive a notice.
+"""Routing's configuration: destinations, routes and recipients, and the parsing that checks them.
 
-Webhook destinations (Slack/Discord channels) are chosen by routes the admin writes, matched on
-the notification category, the part category (and its subcategories) and the stock location;
-the first matching route wins unless it says ``continue``; a notice no route matches goes to
-the default destinations. People receive email according to their own preferences, and are
-@-mentioned in the channels only where they opted in with their member id.
-
-Email timing: *immediately* means due now; *hourly* and *daily* mean due at the next digest
-time; quiet hours move either to their end. Every delivery is groupable: the outbox sends a
-destination's first notice at once and folds the ones arriving within the grouping interval
-after it into one digest, for a person's mailbox as for a Slack or Discord channel, so a burst
-of 30 notices is two or three emails, not 30.
+The admin writes Slack/Discord destinations as ``name=url`` entries and routes as JSON; both
+are parsed twice: strictly by the settings' validators on save (a ``ValidationError`` naming
+what is wrong, so a typo is refused instead of silently changing where notices go), and
+leniently for sending (what no longer parses is skipped and reported, the rest keeps working).
 """
 
 from __future__ import annotations
@@ -18,36 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
 from difflib import get_close_matches
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .inventree.categories import UI_ONLY
-from .notice import Notice
-from .redaction import mask_email, mask_url
+from ..notice import Notice
+from ..notice_categories import UI_ONLY
+from ..redaction import mask_url
 
 WEBHOOK_KINDS = ("slack", "discord")
 EMAIL_MODES = ("immediate", "hourly", "daily")
-DAILY_DIGEST_HOUR = 7
-
-
-@dataclass(frozen=True)
-class PlannedDelivery:
-    """Routing's decision: this notice goes to this destination (not before ``due_at``).
-
-    ``groupable``: it may wait out the grouping interval and go in one digest with others to the
-    same destination (routing plans every delivery so; ``False`` sends it alone, at once).
-    """
-
-    channel: str
-    destination: str
-    label: str
-    mentions: tuple[str, ...] = ()
-    due_at: datetime | None = None
-    groupable: bool = True
 
 
 @dataclass(frozen=True)
@@ -121,104 +95,6 @@ class RoutingConfig:
     def destination(self, key: str) -> WebhookDestination | None:
         """The configured destination with this key, if any."""
         return next((d for d in self.destinations if d.key == key), None)
-
-
-def webhook_targets(notice: Notice, config: RoutingConfig) -> list[WebhookDestination]:
-    """The Slack/Discord destinations for a notice, in route order, without repeats."""
-    chosen: list[str] = []
-    matched = False
-    for route in config.routes:
-        if route.matches(notice):
-            matched = True
-            chosen.extend(route.to)
-            if not route.cont:
-                break
-    if not matched:
-        chosen = list(
-            config.default_to
-            if config.default_to is not None
-            else [d.key for d in config.destinations if d.name == "default"]
-        )
-    result: list[WebhookDestination] = []
-    for key in dict.fromkeys(chosen):
-        dest = config.destination(key)
-        if dest is not None and dest.url:
-            result.append(dest)
-    return result
-
-
-def plan(
-    notice: Notice, recipients: Iterable[Recipient], config: RoutingConfig, now: datetime
-) -> list[PlannedDelivery]:
-    """Decide every delivery of a notice: one per webhook destination, one email per person."""
-    if not config.categories_enabled.get(notice.category, True):
-        return []
-    people = list(recipients)
-    planned: list[PlannedDelivery] = []
-    for dest in webhook_targets(notice, config):
-        attr = "slack_member_id" if dest.kind == "slack" else "discord_user_id"
-        mentions = tuple(sorted({getattr(p, attr) for p in people if getattr(p, attr)}))
-        planned.append(
-            PlannedDelivery(
-                channel=dest.kind,
-                destination=dest.key,
-                label=f"{dest.kind} '{dest.name}' ({mask_url(dest.url)})",
-                mentions=mentions,
-                due_at=now,
-            )
-        )
-    if config.email_enabled:
-        for person in people:
-            if not person.wants_email:
-                continue
-            due = email_due_at(person, now)
-            planned.append(
-                PlannedDelivery(
-                    channel="email",
-                    destination=f"email:user:{person.user_id}",
-                    label=f"{person.name or person.user_id} <{mask_email(person.email)}>"
-                    if person.email
-                    else f"{person.name or person.user_id} (no address)",
-                    due_at=due,
-                )
-            )
-    return planned
-
-
-def email_due_at(person: Recipient, now: datetime) -> datetime:
-    """When this person's email should go: now, the next digest time, or after quiet hours.
-
-    Due now is not sent now when the person was emailed within the grouping interval: the
-    outbox then holds it until the interval ends and sends one digest (see ``outbox``).
-    """
-    tz = _zone(person.timezone)
-    local = now.astimezone(tz)
-    if person.email_mode == "hourly":
-        local = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    elif person.email_mode == "daily":
-        slot = local.replace(hour=DAILY_DIGEST_HOUR, minute=0, second=0, microsecond=0)
-        local = slot if slot > local else slot + timedelta(days=1)
-    return quiet_hours_end(person, local).astimezone(now.tzinfo)
-
-
-def quiet_hours_end(person: Recipient, local: datetime) -> datetime:
-    """Move a local time out of the person's quiet hours (held to the end of the period)."""
-    start, end = person.quiet_start, person.quiet_end
-    if start is None or end is None or start == end:
-        return local
-    hour = local.hour
-    inside = start <= hour < end if start < end else hour >= start or hour < end
-    if not inside:
-        return local
-    end_today = datetime.combine(local.date(), time(end), tzinfo=local.tzinfo)
-    return end_today if end_today > local else end_today + timedelta(days=1)
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def parse_destinations(kind: str, text: str) -> list[WebhookDestination]:
@@ -393,7 +269,7 @@ def _parse_route(
             ),
             code="unknown_key",
         )
-    to = tuple(str(t).strip().lower() for t in _as_list(item.get("to")))
+    to = tuple(str(t).strip().lower() for t in as_list(item.get("to")))
     if not to:
         raise ValidationError(
             _("Route {n} sends nowhere: give 'to'.").format(n=index), code="no_to"
@@ -407,7 +283,7 @@ def _parse_route(
                 ).format(n=index, key=key, known=", ".join(sorted(known_keys)) or "none"),
                 code="unknown_destination",
             )
-    names = [str(c).strip() for c in _as_list(item.get("category"))]
+    names = [str(c).strip() for c in as_list(item.get("category"))]
     if categories is not None:
         for name in names:
             _check_category(name, index, categories)
@@ -458,7 +334,8 @@ def _did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _as_list(value: object) -> list[object]:
+def as_list(value: object) -> list[object]:
+    """A route's field as a list: one value or a list of them (the routes editor reads it too)."""
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
@@ -466,52 +343,9 @@ def _as_list(value: object) -> list[object]:
 
 def _ints(value: object, index: int) -> list[int]:
     try:
-        return [int(v) for v in _as_list(value)]  # type: ignore[call-overload]
+        return [int(v) for v in as_list(value)]  # type: ignore[call-overload]
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             _("Route {n}: part_category and location take primary keys (numbers).").format(n=index),
             code="invalid_pk",
         ) from exc
-
-
-def parse_quiet_hours(text: str) -> tuple[int, int] | None:
-    """'22-07' -> (22, 7); empty -> None. Hours 0-23, start and end differ."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    start, sep, end = text.partition("-")
-    try:
-        hours = (int(start), int(end))
-    except ValueError:
-        hours = (-1, -1)
-    if not sep or not all(0 <= h <= 23 for h in hours) or hours[0] == hours[1]:
-        raise ValidationError(
-            _("Write quiet hours as start-end in whole hours, e.g. 22-07 (got '{text}').").format(
-                text=text
-            ),
-            code="invalid_quiet_hours",
-        )
-    return hours
-
-
-def validate_timezone(name: str) -> None:
-    """An IANA time zone name such as Europe/Berlin."""
-    if not name:
-        return
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationError(
-            _(
-                "Unknown time zone '{name}'; use a name like Europe/Berlin or America/New_York."
-            ).format(name=name),
-            code="invalid_timezone",
-        ) from exc
-
-
-def parse_quiet_hours_safe(text: str) -> tuple[int, int] | None:
-    """Like :func:`parse_quiet_hours`, but a stored bad value means 'no quiet hours'."""
-    try:
-        return parse_quiet_hours(text)
-    except ValidationError:
-        return None
