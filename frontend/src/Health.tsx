@@ -94,7 +94,9 @@ export function HealthSection({ context }: { context: InvenTreePluginContext }) 
       <Title order={4}>Health</Title>
       {!data.enabled && (
         <Alert color='red' title='Notify Plus sends nothing'>
-          The master switch "Send notifications" is off.
+          The master switch "Send notifications" is off: nobody gets notifications by email
+          (InvenTree's own included), Slack or Discord; InvenTree's bell still shows them. To go
+          back to InvenTree's own email, deactivate Notify Plus instead.
         </Alert>
       )}
       {data.warnings.map((w) => {
