@@ -81,8 +81,11 @@ def test_a_burst_of_thirty_is_a_few_emails_that_name_all_thirty(env):
     star(env.users["alice"], "part/category", category.pk)
     star(env.users["bob"], "part/category", category.pk)
     names = [f"Burst part {n:02d} {RUN}" for n in range(30)]
-    for name in names:
-        drop_stock(env, make_part(env, category, name))
+    parts = [make_part(env, category, name) for name in names]  # set-up, not the burst
+    started = time.monotonic()
+    for part in parts:
+        drop_stock(env, part)
+    print(f"\nburst of 30: stock dropped on 30 parts in {time.monotonic() - started:.0f} s")
 
     def named(address: str) -> set[str]:
         return {n for n in names if env.emails_about(n).get(address)}
