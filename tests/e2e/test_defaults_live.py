@@ -64,6 +64,7 @@ def env():
         SmtpStandIn(port=SMTP_PORT) as smtp,
     ):
         live = Defaults(slack, discord, smtp, None, None)
+        live.run = RUN  # its own users and group, beside test_live_inventree's
         # The subject of every test here is the product as installed: only the destinations
         # are set (there is no default webhook URL), and the switches are back at their default.
         for key in ("NOTIFICATIONS_ENABLE", "NOTIFICATIONS_LOW_STOCK", "EMAIL_ENABLE"):

@@ -49,6 +49,7 @@ class Live:
             password=os.environ.get("NOTIFY_PLUS_E2E_PASSWORD", "inventree"),
         )
         self.users: dict[str, object] = {}
+        self.run = RUN  # names of the users and group this run makes (one per module)
 
     def setting(self, key: str, value) -> None:
         self.admin.patch(f"plugins/notify-plus/settings/{key}/", {"value": value})
@@ -56,7 +57,7 @@ class Live:
     def user(self, name: str, group: int):
         from inventree.api import InvenTreeAPI
 
-        username = f"{name}-{RUN}"
+        username = f"{name}-{self.run}"
         created = self.admin.post(
             "user/",
             {
@@ -75,7 +76,7 @@ class Live:
         return f"{username}@example.com"
 
     def group(self) -> int:
-        group = self.admin.post("user/group/", {"name": f"np-e2e-{RUN}"})
+        group = self.admin.post("user/group/", {"name": f"np-e2e-{self.run}"})
         for ruleset in self.admin.get("user/ruleset/", params={"group": group["pk"]}):
             if ruleset["name"] in ("part", "part_category", "stock", "stock_location", "build"):
                 self.admin.patch(
