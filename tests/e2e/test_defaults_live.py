@@ -91,7 +91,16 @@ def test_a_burst_of_thirty_is_a_few_emails_that_name_all_thirty(env):
     def named(address: str) -> set[str]:
         return {n for n in names if env.emails_about(n).get(address)}
 
-    wait_for(lambda: all(len(named(env.addresses[u])) == 30 for u in ("alice", "bob")), seconds=240)
+    def posted() -> tuple[int, ...]:
+        return tuple(sum(min(env.posts_about(n)[i], 1) for n in names) for i in (0, 1))
+
+    wait_for(
+        lambda: (
+            all(len(named(env.addresses[u])) == 30 for u in ("alice", "bob"))
+            and posted() == (30, 30)
+        ),
+        seconds=300,
+    )
     time.sleep(QUIET)
     for user in ("alice", "bob"):
         address = env.addresses[user]
