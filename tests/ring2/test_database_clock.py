@@ -6,38 +6,19 @@ from __future__ import annotations
 from datetime import timedelta
 from unittest import mock
 
-from django.contrib.auth.models import Group, User
 from django.core import mail
 from django.utils import timezone
-from InvenTree.unit_test import InvenTreeTestCase
-from part.models import Part, PartCategory, PartStar
-from plugin import registry
 
 from inventree_notify_plus.inventree.worker_dispatcher import build_dispatcher
 from inventree_notify_plus.models import Delivery
 from inventree_notify_plus.outbox.clock import database_now
+from tests.ring2.test_outbox_timing import LowPartWithSubscriber
 
 
-class QueuedOnTheDatabaseClock(InvenTreeTestCase):
+class QueuedOnTheDatabaseClock(LowPartWithSubscriber):
     """A low-stock notice taken in by an app server whose clock is ten minutes ahead."""
 
-    roles = ["part.view"]
-
-    @classmethod
-    def setUpTestData(cls):
-        super().setUpTestData()
-        registry.set_plugin_state("notify-plus", True)
-        cls.plugin = registry.get_plugin("notify-plus", active=None)
-        cls.part = Part.objects.create(
-            name="M3 nut", category=PartCategory.objects.create(name="Nuts"), minimum_stock=5
-        )
-        cls.alice = User.objects.create_user("alice", "alice@example.com", "x")
-        cls.alice.groups.add(Group.objects.get(name=cls.group.name))
-        PartStar.objects.create(part=cls.part, user=cls.alice)
-
-    def setUp(self):
-        super().setUp()
-        self.plugin.set_setting("NOTIFICATIONS_LOW_STOCK", True)
+    part_name = "M3 nut"
 
     def test_a_server_ten_minutes_ahead_does_not_hold_the_email_back(self):
         real = timezone.now

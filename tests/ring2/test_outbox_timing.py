@@ -57,10 +57,11 @@ class WorkerDispatcher(InvenTreeTestCase):
         self.assertLess(abs((theirs - real()).total_seconds()), 2.0)  # the lab's DB is local
 
 
-class EmailAtTheDefaultFrequency(InvenTreeTestCase):
-    """A low-stock notice's email at 'immediately' is queued due now and groupable."""
+class LowPartWithSubscriber(InvenTreeTestCase):
+    """A part (``part_name``) below its minimum, starred by alice, who may view parts."""
 
     roles = ["part.view"]
+    part_name = "M4 nut"
 
     @classmethod
     def setUpTestData(cls):
@@ -68,7 +69,7 @@ class EmailAtTheDefaultFrequency(InvenTreeTestCase):
         registry.set_plugin_state("notify-plus", True)
         cls.plugin = registry.get_plugin("notify-plus", active=None)
         cls.part = Part.objects.create(
-            name="M4 nut", category=PartCategory.objects.create(name="Nuts"), minimum_stock=5
+            name=cls.part_name, category=PartCategory.objects.create(name="Nuts"), minimum_stock=5
         )
         cls.alice = User.objects.create_user("alice", "alice@example.com", "x")
         cls.alice.groups.add(Group.objects.get(name=cls.group.name))
@@ -77,6 +78,13 @@ class EmailAtTheDefaultFrequency(InvenTreeTestCase):
     def setUp(self):
         super().setUp()
         self.plugin.set_setting("NOTIFICATIONS_LOW_STOCK", True)
+
+
+class EmailAtTheDefaultFrequency(LowPartWithSubscriber):
+    """A low-stock notice's email at 'immediately' is queued due now and groupable."""
+
+    def setUp(self):
+        super().setUp()
         self.plugin.set_setting("GROUP_INTERVAL", 60)
 
     def low(self, part: Part) -> None:
