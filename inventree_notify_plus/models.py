@@ -52,6 +52,14 @@ class Delivery(models.Model):
         FAILED = "failed", _("Failed")
         SKIPPED = "skipped", _("Skipped")
         UNKNOWN = "unknown", _("Outcome unknown")
+        SILENCED = "silenced", _("Silenced")
+
+    class Kind(models.TextChoices):
+        """What the row does at the service: a new message, or a follow-up to a sent one."""
+
+        NOTICE = "notice", _("Notice")
+        UPDATE = "update", _("Update of a sent message")
+        REPLY = "reply", _("Reply under a sent message")
 
     key = models.CharField(max_length=64, unique=True)
     notice_uid = models.CharField(max_length=64)
@@ -80,6 +88,40 @@ class Delivery(models.Model):
     )
     last_error = models.TextField(blank=True)
     # Nullable: rows queued by the outbox's bulk insert (which names its columns) start empty.
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.NOTICE, db_default=Kind.NOTICE
+    )
+    episode = models.CharField(
+        max_length=150,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The condition the notice belongs to (copied from it): what a resolution finds.",
+    )
+    external_id = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The service's id of the sent message (Discord message id, Slack ts, email "
+        "Message-ID): what an update edits and a reply threads under.",
+    )
+    reply_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="followups",
+        help_text="The sent delivery this update or reply refers to.",
+    )
+    silence = models.ForeignKey(
+        "Silence",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="held",
+        help_text="The silence that held this delivery (status 'silenced').",
+    )
     resends = models.JSONField(
         default=list,
         null=True,
@@ -116,6 +158,11 @@ class Delivery(models.Model):
             models.Index(fields=["status", "created_at"], name="notifyplus_log_status"),
             models.Index(fields=["channel", "created_at"], name="notifyplus_log_channel"),
             models.Index(fields=["destination", "created_at"], name="notifyplus_log_dest"),
+            models.Index(
+                fields=["episode", "destination"],
+                condition=~models.Q(episode=""),
+                name="notifyplus_episode",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -204,3 +251,58 @@ class LocationSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ location {self.location_id}"
+
+
+class Silence(models.Model):
+    """Staff hold matching notices for a while (Alertmanager's silences, for InvenTree's objects).
+
+    Empty criteria match anything; a part category or stock location matches its children too.
+    Held deliveries are recorded as 'silenced' with this silence; when it ends, what is still
+    true is announced once (``released_at`` says that was done).
+    """
+
+    part_id = models.PositiveIntegerField(null=True, blank=True)
+    part_category_id = models.PositiveIntegerField(null=True, blank=True)
+    location_id = models.PositiveIntegerField(null=True, blank=True)
+    category = models.CharField(max_length=100, blank=True)
+    destination = models.CharField(max_length=100, blank=True)
+    starts = models.DateTimeField(default=timezone.now)
+    ends = models.DateTimeField()
+    comment = models.TextField(blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = APP_LABEL
+        verbose_name = _("Notify Plus silence")
+
+    def __str__(self) -> str:
+        return f"silence {self.pk} until {self.ends:%Y-%m-%d %H:%M}"
+
+
+class Snooze(models.Model):
+    """One user said 'not now' about one episode: their email and mentions stop until ``until``.
+
+    ``token`` is the signed link's nonce, unique, so a link snoozes once (a replay is refused).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notify_plus_snoozes"
+    )
+    episode = models.CharField(max_length=150, db_index=True)
+    title = models.CharField(max_length=250, blank=True)
+    object_ref = models.CharField(max_length=200, blank=True)
+    until = models.DateTimeField()
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = APP_LABEL
+        verbose_name = _("Notify Plus snooze")
+
+    def __str__(self) -> str:
+        return f"{self.user} snoozed {self.episode} until {self.until:%Y-%m-%d %H:%M}"

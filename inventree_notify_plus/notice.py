@@ -46,6 +46,9 @@ class Notice:
     ``scope`` carries what routing matches on (part category path, stock locations).
     ``lines`` form a table (see ``channels.base.line_table``): the first column is each line's
     title, headed ``line_heading`` (e.g. 'Part'), then one column per fact label.
+    ``episode`` names the condition the notice belongs to (``low_stock:part:12@<since>``), so a
+    later resolution or reminder finds the messages that announced it; ``state`` says which of
+    those this notice is: ``firing`` (it started), ``resolved`` (it ended), ``reminder``.
     """
 
     uid: str
@@ -59,6 +62,8 @@ class Notice:
     object_ref: str = ""
     scope: dict[str, Any] = field(default_factory=dict)
     line_heading: str = ""
+    episode: str = ""
+    state: str = "firing"
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise for storage in the outbox."""
@@ -88,6 +93,8 @@ class Notice:
             object_ref=data.get("object_ref", ""),
             scope=dict(data.get("scope", {})),
             line_heading=data.get("line_heading", ""),
+            episode=data.get("episode", ""),
+            state=data.get("state", "firing"),
         )
 
 

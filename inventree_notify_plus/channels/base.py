@@ -22,17 +22,24 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class SendResult:
-    """A channel's answer. ``detail`` is safe to log and show (secrets scrubbed)."""
+    """A channel's answer. ``detail`` is safe to log and show (secrets scrubbed).
+
+    ``external_id``: the service's id of the message it accepted (Discord message id, Slack
+    ``ts``, email ``Message-ID``), kept on the rows so an update can edit it later.
+    """
 
     outcome: Outcome
     detail: str = ""
     retry_after: float | None = None
     status: int | None = None
+    external_id: str = ""
 
     @classmethod
-    def sent(cls, detail: str = "ok", status: int | None = None) -> SendResult:
+    def sent(
+        cls, detail: str = "ok", status: int | None = None, external_id: str = ""
+    ) -> SendResult:
         """The service accepted the message."""
-        return cls(Outcome.SENT, detail, status=status)
+        return cls(Outcome.SENT, detail, status=status, external_id=external_id)
 
     @classmethod
     def retry(

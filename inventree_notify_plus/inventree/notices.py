@@ -157,6 +157,8 @@ def low_stock_notice(part: Any, link: str, episode: str = "", recovered: bool = 
         facts=tuple(facts),
         object_ref=object_ref(part),
         scope={"part_category_path": category_ids, "part": part.pk},
+        episode=f"low_stock:part:{part.pk}@{episode}" if episode else "",
+        state="resolved" if recovered else "firing",
     )
 
 

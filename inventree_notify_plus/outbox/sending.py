@@ -167,6 +167,7 @@ class MessageSending:
         if result.outcome == Outcome.SENT:
             claims.mine(rows, token).update(
                 status=Status.SENT,
+                external_id=result.external_id[:200],
                 sent_at=now,
                 last_error="",
                 claim_token="",
