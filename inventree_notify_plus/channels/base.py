@@ -133,6 +133,43 @@ class Channel(ABC):
     ) -> SendResult:
         """Render and send; never raises for a delivery problem, answers a SendResult."""
 
+    # A notice's life: a channel that can change a message it sent (Discord's webhook edit, Slack
+    # app's chat.update) or thread under it says so; the outbox then queues follow-ups
+    # (``Delivery.Kind.UPDATE``/``REPLY``) for it instead of new messages.
+    edits: bool = False
+    threads: bool = False
+
+    def update(
+        self, destination: Destination, original: SentMessage, notices: Sequence[Notice]
+    ) -> SendResult:
+        """Change ``original`` in place to show ``notices`` (resolutions) against what it said."""
+        return SendResult.permanent(f"{self.kind} cannot change a message it sent")
+
+    def reply(
+        self,
+        destination: Destination,
+        original: SentMessage,
+        notices: Sequence[Notice],
+        mentions: Sequence[str] = (),
+    ) -> SendResult:
+        """Post ``notices`` (a resolution, a reminder) as a reply under ``original``."""
+        return SendResult.permanent(f"{self.kind} cannot reply under a message it sent")
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message the service accepted earlier, as a follow-up needs it.
+
+    ``external_id``: the service's id of it (Discord message id, Slack ``ts``, email
+    ``Message-ID``). ``notices``: what it carried (one notice, or each notice of a digest), in
+    order. ``resolved``: for each of those that has since ended, by the firing notice's uid, the
+    notice that resolved it (so an edit of a digest marks each resolved line).
+    """
+
+    external_id: str
+    notices: tuple[Notice, ...]
+    resolved: dict[str, Notice] = field(default_factory=dict)
+
 
 def digest_headline(notices: Sequence[Notice]) -> str:
     """'3 notifications: Low stock (2), Build order shortfall (1)'."""
