@@ -319,8 +319,10 @@ export function RoutesEditorSection({ context }: { context: InvenTreePluginConte
         </Paper>
       ))}
       <Group>
+        {/* Not before the stored routes are in: they would replace a route added meanwhile. */}
         <Button
           variant='light'
+          disabled={!data}
           onClick={() => {
             setRows((all) => [...all, withUid(EMPTY)]);
             setDirty(true);
