@@ -28,7 +28,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from ..notice import Notice, Severity
 from ..routing.config import SLACK_APP
 from ..validation import slack_api_url
-from .base import Destination, Outcome, RateLimit, SendResult, SentMessage
+from .base import Destination, Outcome, RateLimit, RenderContext, SendResult, SentMessage
 from .slack import SlackChannel
 
 # A Retry-After up to this many seconds is waited out in the worker by slack_sdk's handler (once);
@@ -101,7 +101,10 @@ class SlackAppChannel(SlackChannel):
     threads = True
 
     def __init__(
-        self, context: Any = None, timeout: float = 10.0, api_url: str | None = None
+        self,
+        context: RenderContext | None = None,
+        timeout: float = 10.0,
+        api_url: str | None = None,
     ) -> None:
         super().__init__(context, timeout)
         self.api_url = api_url  # None: INVENTREE_NOTIFY_PLUS_SLACK_API_URL, else Slack's
