@@ -126,7 +126,9 @@ class SlackAppChannel(SlackChannel):
         cannot be edited any more (deleted, too old), the thread reply still goes.
         """
         resolved = _resolved(original, notices)
-        shown = [_marked(n, resolved.get(n.uid)) for n in original.notices]
+        # When each resolution was recorded, where the outbox says (else: now).
+        at = getattr(original, "resolved_at", None) or {}
+        shown = [_marked(n, resolved.get(n.uid), at.get(n.uid)) for n in original.notices]
         payload = self.render(destination, shown)
         edit = self._call(
             destination,
@@ -237,11 +239,11 @@ def _resolved(original: SentMessage, notices: Sequence[Notice]) -> dict[str, Not
     return resolved
 
 
-def _marked(notice: Notice, resolution: Notice | None) -> Notice:
+def _marked(notice: Notice, resolution: Notice | None, at: datetime | None = None) -> Notice:
     """The notice as the edited message shows it: marked resolved, its facts kept."""
     if resolution is None:
         return notice
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = (at or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     summary = f"Resolved {when}. {resolution.summary or resolution.title}"
     return replace(
         notice, title=f"✅ Resolved: {notice.title}", summary=summary, severity=Severity.INFO
