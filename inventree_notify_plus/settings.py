@@ -18,6 +18,7 @@ from .inventree import consent
 from .inventree.categories import route_categories
 from .routing.config import parse_destinations, parse_routes
 from .routing.quiet_hours import parse_quiet_hours, validate_timezone
+from .routing.slack_app import app_names_clash, parse_app_channels
 
 BACK_TO_INVENTREE = _(
     "To go back to InvenTree's own email, deactivate the plugin (Settings > Plugins)."
@@ -45,8 +46,16 @@ def _default_delete_days() -> int:
 
 
 def _validate_extra_slack(value: str) -> None:
-    for dest in parse_destinations("slack", value):
+    dests = parse_destinations("slack", value)
+    for dest in dests:
         validation.validate_slack_webhook_url(dest.url)
+    app_names_clash([d.name for d in dests], _app_channel_names())
+
+
+def _validate_slack_webhook(value: str) -> None:
+    validation.validate_slack_webhook_url(value)
+    if (value or "").strip():
+        app_names_clash(["default"], _app_channel_names())
 
 
 def _validate_extra_discord(value: str) -> None:
@@ -72,6 +81,34 @@ def _validate_quiet_hours(value: str) -> None:
 
 def _validate_timezone(value: str) -> None:
     validate_timezone(value)
+
+
+# --- slack-app: the Slack app's settings check against the saved Slack webhooks ---
+def _configured_plugin() -> Any:
+    from plugin import registry
+
+    return registry.get_plugin(consent.SLUG, active=None)
+
+
+def _slack_webhook_names() -> list[str]:
+    """Names of the Slack webhook destinations as saved ('default' while the URL is set)."""
+    plugin = _configured_plugin()
+    if plugin is None:
+        return []
+    return [d.name for d in plugin.routing_config().destinations if d.kind == "slack" and not d.app]
+
+
+def _app_channel_names() -> list[str]:
+    """Names of the Slack app channels as saved."""
+    plugin = _configured_plugin()
+    if plugin is None:
+        return []
+    return [d.name for d in plugin.routing_config().destinations if d.app]
+
+
+def _validate_slack_app_channels(value: str) -> None:
+    """Refuse a bad channel id, a repeated name, or a name a Slack webhook already has."""
+    parse_app_channels(value, _slack_webhook_names())
 
 
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -154,7 +191,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         ),
         "default": "",
         "protected": True,
-        "validator": validation.validate_slack_webhook_url,
+        "validator": _validate_slack_webhook,
     },
     "SLACK_EXTRA_WEBHOOKS": {
         "name": _("More Slack channels"),
@@ -240,6 +277,32 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "default": 24,
         "units": _("hours"),
         "validator": [int, validation.RETRY_HOURS_RANGE],
+    },
+    # --- slack-app ---
+    "SLACK_BOT_TOKEN": {
+        "name": _("Slack bot token (Slack app)"),
+        "description": _(
+            "Optional Slack app mode: the app's Bot User OAuth Token (xoxb-…, scope "
+            "chat:write), from api.slack.com/apps > your app > OAuth & Permissions. With it, "
+            "the 'Slack app channels' are posted to with chat.postMessage, and a notice that "
+            "resolves (a low part back at its minimum) is updated in place and answered in "
+            "its thread. Invite the app to each channel (/invite @app). Empty: no app."
+        ),
+        "default": "",
+        "protected": True,
+        "validator": validation.validate_slack_bot_token,
+    },
+    "SLACK_APP_CHANNELS": {
+        "name": _("Slack app channels"),
+        "description": _(
+            "Slack channels the app posts to: name=CHANNEL_ID (e.g. ops=C0123ABCD), "
+            "separated by spaces. Routes name them slack:<name>, like the Slack webhooks, so "
+            "a name is either a webhook or an app channel. 'default' takes unmatched notices "
+            "(only while the 'Slack webhook URL' is empty). The channel ID is at the bottom "
+            "of the channel's About tab. Needs the 'Slack bot token'."
+        ),
+        "default": "",
+        "validator": _validate_slack_app_channels,
     },
 }
 

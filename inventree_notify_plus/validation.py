@@ -187,3 +187,83 @@ GROUP_INTERVAL_RANGE = WholeNumberRange(0, 3600, "no grouping")
 DELETE_DAYS_RANGE = WholeNumberRange(0, 3650, "keep everything")
 RETRY_ATTEMPTS_RANGE = WholeNumberRange(1, 100)
 RETRY_HOURS_RANGE = WholeNumberRange(1, 168)
+
+
+# --- slack-app ---
+# Slack app mode: a bot token and the Web API's base URL (for stand-ins and Slack-compatible
+# servers, set in InvenTree's environment like the allowed hosts).
+SLACK_API_URL_ENV = "INVENTREE_NOTIFY_PLUS_SLACK_API_URL"
+SLACK_API_DEFAULT = "https://slack.com/api/"
+SLACK_API_HOSTS = frozenset({"slack.com", "slack-gov.com"})
+
+_SLACK_BOT_TOKEN = re.compile(r"^xoxb-[A-Za-z0-9-]{10,250}$")
+_SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,20}$")
+
+
+def validate_slack_bot_token(value: str) -> None:
+    """Empty (no Slack app) or a bot token, ``xoxb-…``; the message never repeats the value."""
+    value = (value or "").strip()
+    if not value or _SLACK_BOT_TOKEN.match(value):
+        return
+    if value.startswith(("xoxp-", "xoxe", "xapp-")):
+        raise ValidationError(
+            _(
+                "That is not a bot token (it starts with '{prefix}'). Use the app's 'Bot User "
+                "OAuth Token' (xoxb-…) from api.slack.com/apps > your app > OAuth & Permissions."
+            ).format(prefix=value.split("-", 1)[0] + "-"),
+            code="invalid_slack_token",
+        )
+    raise ValidationError(
+        _(
+            "A Slack bot token looks like xoxb-… (api.slack.com/apps > your app > OAuth & "
+            "Permissions > Bot User OAuth Token); leave empty to not use a Slack app."
+        ),
+        code="invalid_slack_token",
+    )
+
+
+def validate_slack_channel_id(value: str) -> None:
+    """A Slack channel id (``C…``, or ``G…`` for an old private channel), not its #name."""
+    if not _SLACK_CHANNEL_ID.match(value or ""):
+        raise ValidationError(
+            _(
+                "'{value}' is not a Slack channel ID. It looks like C0123ABCD: in Slack open the "
+                "channel, click its name, and copy the 'Channel ID' at the bottom of 'About'."
+            ).format(value=value),
+            code="invalid_slack_channel",
+        )
+
+
+def slack_api_url() -> str:
+    """The Slack Web API base URL from the environment, checked like a webhook URL's host.
+
+    https to Slack's own hosts; any other host (a stand-in, a Slack-compatible server), and
+    http, only when listed in ``INVENTREE_NOTIFY_PLUS_ALLOWED_HOSTS``. Raises a ValidationError
+    naming the variable otherwise.
+    """
+    url = os.environ.get(SLACK_API_URL_ENV, "").strip() or SLACK_API_DEFAULT
+    try:
+        parts = urlsplit(url)
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError as exc:
+        raise ValidationError(
+            _("{env} is not a valid URL: {error}").format(env=SLACK_API_URL_ENV, error=exc),
+            code="invalid_url",
+        ) from exc
+    if _is_extra_host(host, port, extra_allowed_hosts()):
+        if parts.scheme in ("http", "https"):
+            return url if url.endswith("/") else url + "/"
+    elif parts.scheme == "https" and host in SLACK_API_HOSTS:
+        return url if url.endswith("/") else url + "/"
+    raise ValidationError(
+        _(
+            "{env} must be an https URL on {hosts} (got '{url}'); another host, or http, only "
+            "when listed in {allowed}."
+        ).format(
+            env=SLACK_API_URL_ENV,
+            hosts=", ".join(sorted(SLACK_API_HOSTS)),
+            url=f"{parts.scheme}://{host}" + (f":{port}" if port else ""),
+            allowed=ALLOWED_HOSTS_ENV,
+        ),
+        code="invalid_slack_api_url",
+    )

@@ -8,11 +8,13 @@ from .base import Channel, Destination, Outcome, RenderContext, SendResult
 from .discord import DiscordChannel
 from .email import EmailChannel
 from .slack import SlackChannel
+from .slack_app import SlackAppChannel
 
 CHANNELS: dict[str, type[Channel]] = {
     "email": EmailChannel,
     "slack": SlackChannel,
     "discord": DiscordChannel,
+    "slack_app": SlackAppChannel,
 }
 
 __all__ = [
@@ -24,5 +26,6 @@ __all__ = [
     "Outcome",
     "RenderContext",
     "SendResult",
+    "SlackAppChannel",
     "SlackChannel",
 ]

@@ -59,7 +59,8 @@ class Destination:
     """One place a message goes to: a webhook or one person's mailbox.
 
     ``address`` is the secret part (webhook URL) or the email address; ``label`` is what the
-    delivery log shows (masked).
+    delivery log shows (masked). ``credential``: what a channel authenticates with besides the
+    address (the Slack app's bot token, the address then being the channel id); never shown.
     """
 
     kind: str
@@ -68,6 +69,7 @@ class Destination:
     label: str
     recipient_name: str = ""
     mentions: tuple[str, ...] = field(default=())
+    credential: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 
 from ..channels.base import Destination, Skip
 from ..redaction import mask_email, mask_url
-from ..routing.config import RoutingConfig
+from ..routing.config import RoutingConfig, WebhookDestination
 
 
 class Directory(Protocol):
@@ -52,6 +52,8 @@ class SettingsDirectory:
             dest = self.config.destination(key)
             if dest is None or not dest.url:
                 return Skip(f"the {kind} destination '{rest}' is no longer configured")
+            if dest.app:
+                return self._slack_app(key, dest)
             return Destination(kind, key, dest.url, f"{kind} '{dest.name}' ({mask_url(dest.url)})")
         if kind == "email":
             try:
@@ -60,6 +62,16 @@ class SettingsDirectory:
                 return Skip("the user no longer exists")
             return self._person(key, user)
         return Skip(f"unknown destination '{key}'")
+
+    def _slack_app(self, key: str, dest: WebhookDestination) -> Destination | Skip:
+        """A Slack app channel: its id is the address, the bot token the (never shown) credential."""
+        token = self.config.slack_bot_token
+        if not token:
+            return Skip(
+                f"the Slack app channel '{dest.name}' needs the 'Slack bot token' setting, "
+                "which is empty"
+            )
+        return Destination(dest.channel, key, dest.url, dest.label, credential=token)
 
     def _person(self, key: str, user) -> Destination | Skip:
         """A user's mailbox, or why they cannot be mailed."""

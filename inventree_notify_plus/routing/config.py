@@ -21,21 +21,39 @@ from ..notice_categories import UI_ONLY
 from ..redaction import mask_url
 
 WEBHOOK_KINDS = ("slack", "discord")
+SLACK_APP = "slack_app"  # the channel of Slack app destinations (``slack:<name>`` keys)
 EMAIL_MODES = ("immediate", "hourly", "daily")
 
 
 @dataclass(frozen=True)
 class WebhookDestination:
-    """A named Slack or Discord channel the admin configured."""
+    """A named Slack or Discord channel the admin configured.
+
+    ``app``: a Slack channel the Slack app posts to (``SLACK_APP_CHANNELS``): ``url`` then holds
+    the channel id and the bot token sends; its key is ``slack:<name>`` like a webhook's.
+    """
 
     kind: str
     name: str
     url: str
+    app: bool = False
 
     @property
     def key(self) -> str:
         """The outbox stores this key, never the URL."""
         return f"{self.kind}:{self.name}"
+
+    @property
+    def channel(self) -> str:
+        """The channel that sends to it (``Delivery.channel``): the Slack app's or the kind's."""
+        return SLACK_APP if self.app else self.kind
+
+    @property
+    def label(self) -> str:
+        """What the delivery log shows: the URL masked, or the app channel's id (not secret)."""
+        if self.app:
+            return f"slack app '{self.name}' (#{self.url})"
+        return f"{self.kind} '{self.name}' ({mask_url(self.url)})"
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,7 @@ class RoutingConfig:
     default_to: tuple[str, ...] | None = None
     categories_enabled: dict[str, bool] = field(default_factory=dict)
     problems: Sequence[str] = ()
+    slack_bot_token: str = field(default="", repr=False)  # the Slack app's secret
 
     def destination(self, key: str) -> WebhookDestination | None:
         """The configured destination with this key, if any."""
@@ -279,7 +298,7 @@ def _parse_route(
             raise ValidationError(
                 _(
                     "Route {n}: unknown destination '{key}' (configured: {known}). Add it under "
-                    "'More Slack channels' / 'More Discord channels' first, or fix the name."
+                    "'More Slack channels' / 'Slack app channels' / 'More Discord channels' first, or fix the name."
                 ).format(n=index, key=key, known=", ".join(sorted(known_keys)) or "none"),
                 code="unknown_destination",
             )

@@ -20,6 +20,7 @@ from .config import (
     parse_destinations_lenient,
     parse_routes_lenient,
 )
+from .slack_app import parse_app_channels_lenient
 
 
 def from_settings(settings: Mapping[str, Any]) -> RoutingConfig:
@@ -35,6 +36,19 @@ def from_settings(settings: Mapping[str, Any]) -> RoutingConfig:
         )
         destinations += extra
         problems += extra_problems
+    # --- slack-app ---
+    token = str(settings.get("SLACK_BOT_TOKEN") or "").strip()
+    apps, app_problems = parse_app_channels_lenient(
+        str(settings.get("SLACK_APP_CHANNELS") or ""),
+        [d.name for d in destinations if d.kind == "slack"],
+    )
+    if apps and not token:
+        app_problems.append(
+            "Slack app channels are set but the 'Slack bot token' is empty: their deliveries "
+            "are skipped until it is set"
+        )
+    destinations += apps
+    problems += app_problems
     routes, route_problems = parse_routes_lenient(
         settings["ROUTES"] or "", [d.key for d in destinations]
     )
@@ -43,6 +57,7 @@ def from_settings(settings: Mapping[str, Any]) -> RoutingConfig:
         destinations=destinations,
         routes=routes,
         problems=problems + route_problems,
+        slack_bot_token=token,
         categories_enabled={
             LOW_STOCK: bool(settings["NOTIFICATIONS_LOW_STOCK"]),
             RECOVERED: bool(settings["NOTIFICATIONS_RECOVERY"]),
@@ -52,4 +67,7 @@ def from_settings(settings: Mapping[str, Any]) -> RoutingConfig:
 
 def masked_destinations(config: RoutingConfig) -> list[dict[str, str]]:
     """The Slack/Discord destinations, masked: what an admin may see of the secrets."""
-    return [{"key": d.key, "url": mask_url(d.url)} for d in config.destinations]
+    return [
+        {"key": d.key, "url": f"Slack app, channel {d.url}" if d.app else mask_url(d.url)}
+        for d in config.destinations
+    ]

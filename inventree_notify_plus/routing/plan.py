@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..notice import Notice
-from ..redaction import mask_email, mask_url
+from ..redaction import mask_email
 from .config import Recipient, RoutingConfig, WebhookDestination
 from .quiet_hours import quiet_hours_end, zone
 
@@ -80,9 +80,9 @@ def plan(
         mentions = tuple(sorted({getattr(p, attr) for p in people if getattr(p, attr)}))
         planned.append(
             PlannedDelivery(
-                channel=dest.kind,
+                channel=dest.channel,
                 destination=dest.key,
-                label=f"{dest.kind} '{dest.name}' ({mask_url(dest.url)})",
+                label=dest.label,
                 mentions=mentions,
                 due_at=now,
             )

@@ -53,7 +53,8 @@ class TestSendView(NotifyPlusView):
             severity=Severity.INFO,
             facts=(Fact("Destination", destination.label),),
         )
-        sender = channels()[channel]
+        # The channel that sends there: a slack:<name> Slack app channel is the app's.
+        sender = channels()[destination.kind]
         if plugin.outbox_ready():
             from math import ceil
 
