@@ -13,7 +13,8 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ..inventree.explain import KINDS, explain, load_object
+from ..inventree.explain import explain
+from ..inventree.explain_facts import KINDS, load_object
 from .permissions import IsOwnUserWithScope
 from .plugin_view import NotifyPlusView
 
