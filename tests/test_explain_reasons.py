@@ -7,7 +7,7 @@ from inventree_notify_plus.inventree.explain_reasons import REASONS, Facts, reas
 
 def ready(**changes) -> Facts:
     """A subscribed viewer who wants email, about an object with one notice: nothing in the way."""
-    return Facts(subscribed=True, can_view=True, notices=1, **changes)
+    return Facts(**{"subscribed": True, "can_view": True, "notices": 1, **changes})
 
 
 def first(facts: Facts) -> str | None:
