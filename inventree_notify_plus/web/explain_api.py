@@ -27,45 +27,71 @@ def _pk(value: Any) -> int | None:
     return pk if pk > 0 else None
 
 
+class _RefusedError(Exception):
+    """A request the endpoint answers with an error: status, the field at fault, the message."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.field, self.message = status, field, message
+
+
 class ExplainView(NotifyPlusView):
-    """The timeline of one object for one user over the last 30 days."""
+    """The timeline of one object for one user over the last 30 days.
+
+    GET takes query parameters (the API); POST takes the same as a body, for InvenTree's form
+    modal in the admin console (errors per field, the way its forms show them).
+    """
 
     permission_classes = [IsOwnUserWithScope]
 
     def get(self, request: Request) -> Response:
-        """Parse ``user`` and exactly one object parameter, check who may ask, answer."""
+        """``?user=<pk>&part=<pk>`` (or part_category, location, build)."""
+        try:
+            return Response(self._answer(request, request.query_params))
+        except _RefusedError as refused:
+            return Response({"error": refused.message}, status=refused.status)
+
+    def post(self, request: Request) -> Response:
+        """The same question as a body ``{"user": pk, "part": pk}``."""
+        try:
+            return Response(self._answer(request, request.data))
+        except _RefusedError as refused:
+            return Response(
+                {refused.field: [refused.message], "error": refused.message},
+                status=refused.status,
+            )
+
+    def _answer(self, request: Request, params: Any) -> dict[str, Any]:
+        """Parse ``user`` and exactly one object, check who may ask, and explain."""
         from django.contrib.auth import get_user_model
 
-        params = request.query_params
         given = [k for k in KINDS if params.get(k) not in (None, "")]
         if len(given) != 1:
-            return Response(
-                {
-                    "error": "give exactly one object: "
-                    + ", ".join(f"{k}=<pk>" for k in KINDS)
-                    + (f" (got {', '.join(given)})" if given else "")
-                },
-                status=400,
+            raise _RefusedError(
+                400,
+                "non_field_errors",
+                "give exactly one object: "
+                + ", ".join(f"{k}=<pk>" for k in KINDS)
+                + (f" (got {', '.join(given)})" if given else ""),
             )
         kind = given[0]
         pk = _pk(params[kind])
         if pk is None:
-            return Response({"error": f"{kind} must be a positive whole number"}, status=400)
+            raise _RefusedError(400, kind, f"{kind} must be a positive whole number")
         user_pk = request.user.pk
         if params.get("user") not in (None, ""):
             user_pk = _pk(params["user"])
             if user_pk is None:
-                return Response({"error": "user must be a positive whole number"}, status=400)
+                raise _RefusedError(400, "user", "user must be a positive whole number")
         staff = bool(request.user.is_staff or request.user.is_superuser)
         if user_pk != request.user.pk and not staff:
-            return Response(
-                {"error": "only staff may ask about another user; ask about yourself"},
-                status=403,
+            raise _RefusedError(
+                403, "user", "only staff may ask about another user; ask about yourself"
             )
         user = get_user_model().objects.filter(pk=user_pk).first()
         if user is None:
-            return Response({"error": f"no user {user_pk}"}, status=404)
+            raise _RefusedError(404, "user", f"no user {user_pk}")
         obj = load_object(kind, pk)
         if obj is None:
-            return Response({"error": f"no {kind.replace('_', ' ')} {pk}"}, status=404)
-        return Response(explain(self.plugin, user, kind, obj, staff=staff))
+            raise _RefusedError(404, kind, f"no {kind.replace('_', ' ')} {pk}")
+        return explain(self.plugin, user, kind, obj, staff=staff)

@@ -202,3 +202,14 @@ class Explain(InvenTreeTestCase):
                 response = self.client.get(API, params)
                 self.assertEqual(response.status_code, status, response.content)
                 self.assertIn(text, response.json()["error"])
+
+    def test_the_admin_consoles_form_posts_the_same_question_and_gets_field_errors(self):
+        self.low_and_sent()
+        self.client.force_login(self.staff)
+        alice = self.people["alice"]
+        answer = self.client.post(API, {"user": alice.pk, "part": self.part.pk}).json()
+        self.assertEqual(answer["user"]["username"], "alice")
+        self.assertTrue(answer["sent_to_user"])
+        refused = self.client.post(API, {"user": alice.pk, "part": 999999})
+        self.assertEqual(refused.status_code, 404)
+        self.assertEqual(refused.json()["part"], ["no part 999999"])
