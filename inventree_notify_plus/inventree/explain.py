@@ -62,7 +62,14 @@ def route_taken(notice: Notice, config: RoutingConfig) -> dict[str, Any]:
 
 
 def notices_about(kind: str, obj: Any, since: datetime) -> list[Any]:
-    """Notices about obj (its object_ref or its scope) created since, newest first."""
+    """Notices about obj (its object_ref or its scope) created since, newest first.
+
+    A part category or stock location covers the notices whose scope lists it (the part's
+    category path, the locations holding its stock): one JSON query where the database can
+    (PostgreSQL, MySQL), else the window's notices read and checked here.
+    """
+    from django.db import connection
+
     from ..models import NoticeRecord
 
     app, model = KINDS[kind]
@@ -72,14 +79,15 @@ def notices_about(kind: str, obj: Any, since: datetime) -> list[Any]:
         query |= Q(data__scope__part=obj.pk)
     elif kind in ("part_category", "location"):
         key = "part_category_path" if kind == "part_category" else "location_path"
-        found = []
-        for record in records.only("pk", "uid", "data", "object_ref", "created_at")[:5000]:
-            scope = (record.data or {}).get("scope") or {}
-            if record.object_ref == f"{app}.{model}:{obj.pk}" or obj.pk in (scope.get(key) or ()):
-                found.append(record)
-                if len(found) >= MAX_NOTICES:
-                    break
-        return found
+        if connection.features.supports_json_field_contains:
+            query |= Q(**{f"data__scope__{key}__contains": [obj.pk]})
+        else:
+            found = []
+            for record in records[:5000]:
+                scope = (record.data or {}).get("scope") or {}
+                if record.object_ref == query.children[0][1] or obj.pk in (scope.get(key) or ()):
+                    found.append(record)
+            return found[:MAX_NOTICES]
     return list(records.filter(query)[:MAX_NOTICES])
 
 

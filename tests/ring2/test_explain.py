@@ -180,6 +180,46 @@ class Explain(InvenTreeTestCase):
         self.assertEqual(answer["reason"]["code"], "switch_off")
         self.assertIn("'Low stock notices' is off", answer["reason"]["text"])
 
+    def test_someone_who_starred_after_the_announcement_is_told_when_it_was_announced(self):
+        from common.models import NotificationEntry
+
+        from inventree_notify_plus.models import Delivery
+
+        self.low_and_sent()
+        NotificationEntry.notify("part.notify_low_stock", self.part.pk)  # as InvenTree does
+        PartStar.objects.create(part=self.part, user=self.people["bob"])
+        answer = self.ask("bob", part=self.part.pk)
+        first = Delivery.objects.filter(status="sent").order_by("sent_at").first()
+        self.assertEqual(answer["reason"]["code"], "episode_announced")
+        self.assertEqual(answer["reason"]["link"], {"delivery": first.pk})
+        self.assertIn(first.destination, answer["reason"]["text"])
+        self.assertEqual(
+            [r["code"] for r in answer["reasons"]], ["episode_announced", "inventree_dedupe"]
+        )
+        self.assertIn("part.notify_low_stock", answer["reasons"][1]["text"])
+        self.assertEqual(answer["inventree_dedupe"]["key"], "part.notify_low_stock")
+
+    def test_a_location_manager_sees_the_location_and_its_parts_notices(self):
+        from stock.models import StockItem, StockLocation
+
+        from inventree_notify_plus.models import LocationSubscription
+
+        store = StockLocation.objects.create(name="Why store")
+        shelf = StockLocation.objects.create(name="Why shelf", parent=store)
+        StockItem.objects.create(part=self.part, location=shelf, quantity=1)
+        bob = self.people["bob"]
+        LocationSubscription.objects.create(user=bob, location_id=store.pk)
+        self.low_and_sent()
+        answer = self.ask("bob", part=self.part.pk)
+        self.assertEqual(
+            [(v["star"], v["how"], v["name"]) for v in answer["via"]],
+            [("a location holding its stock", "subscribed", "Why store")],
+        )
+        self.assertTrue(answer["sent_to_user"])
+        answer = self.ask("bob", location=shelf.pk)
+        self.assertEqual([v["star"] for v in answer["via"]], ["a parent location"])
+        self.assertEqual([n["title"] for n in answer["notices"]], ["Low stock: M5 why nut"])
+
     def test_a_plain_user_may_not_ask_about_someone_else(self):
         self.client.force_login(self.people["bob"])
         response = self.client.get(API, {"user": self.people["alice"].pk, "part": self.part.pk})
