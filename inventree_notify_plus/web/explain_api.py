@@ -2,8 +2,9 @@
 
 ``GET explain/?user=<pk>&part=<pk>`` (or ``part_category``, ``location``, ``build``; exactly
 one object; ``user`` defaults to the caller). Staff may ask about anyone, every signed-in user
-about themselves (403 otherwise); 400 names what is wrong with the parameters, 404 an unknown
-user or object. The view parses and serialises; the answer is ``inventree.explain``'s.
+about themselves (403 otherwise) and about what they may view; 400 names what is wrong with the
+parameters, 404 an unknown user or object (or one a plain user may not view). The view parses
+and serialises; the answer is ``inventree.explain``'s.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class ExplainView(NotifyPlusView):
     def _answer(self, request: Request, params: Any) -> dict[str, Any]:
         """Parse ``user`` and exactly one object, check who may ask, and explain."""
         from django.contrib.auth import get_user_model
+        from users.permissions import check_user_permission
 
         given = [k for k in KINDS if params.get(k) not in (None, "")]
         if len(given) != 1:
@@ -94,4 +96,7 @@ class ExplainView(NotifyPlusView):
         obj = load_object(kind, pk)
         if obj is None:
             raise _RefusedError(404, kind, f"no {kind.replace('_', ' ')} {pk}")
+        if not staff and not check_user_permission(request.user, obj, "view"):
+            # what a user may not view stays unseen, its notices' titles included
+            raise _RefusedError(404, kind, f"no {kind.replace('_', ' ')} {pk} you may view")
         return explain(self.plugin, user, kind, obj, staff=staff)

@@ -32,7 +32,7 @@ class Explain(InvenTreeTestCase):
     """alice stars the part, carol its parent category; bob may view but follows nothing;
     nemo starred it but may not view parts; erin starred it and said no to email."""
 
-    roles = ["part.view", "part_category.view"]
+    roles = ["part.view", "part_category.view", "stock_location.view"]
 
     @classmethod
     def setUpTestData(cls):
@@ -162,6 +162,11 @@ class Explain(InvenTreeTestCase):
         self.assertTrue(answer["subscribed"])
         self.assertFalse(answer["can_view"])
         self.assertEqual(answer["reason"]["code"], "no_view_permission")
+        # nemo asking for themselves learns nothing about a part they may not view
+        self.client.force_login(nemo)
+        response = self.client.get(API, {"part": self.part.pk})
+        self.assertEqual(response.status_code, 404)
+        self.assertNotIn("M5 why nut", response.content.decode())
 
     def test_a_user_who_said_no_to_email_is_told_whose_choice_it_was(self):
         self.low_and_sent()
