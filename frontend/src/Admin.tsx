@@ -5,6 +5,7 @@ import { HealthSection } from './Health';
 import type { InvenTreePluginContext } from './inventree';
 import { PreviewSection } from './Preview';
 import { RoutesEditorSection } from './RoutesEditor';
+import { WhySection } from './Why';
 
 function AdminConsole({ context }: { context: InvenTreePluginContext }) {
   return (
@@ -23,6 +24,8 @@ function AdminConsole({ context }: { context: InvenTreePluginContext }) {
       <RoutesEditorSection context={context} />
       <Divider />
       <PreviewSection context={context} />
+      <Divider />
+      <WhySection context={context} />
     </Stack>
   );
 }

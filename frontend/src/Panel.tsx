@@ -2,6 +2,7 @@ import { Alert, Anchor, Badge, Button, Code, Group, List, Stack, Text, Title } f
 import { notifications } from '@mantine/notifications';
 import { BASE, errorText, useApi } from './api';
 import type { InvenTreePluginContext } from './inventree';
+import { WhyButton } from './Why';
 
 type Ref = { model: string; pk: number; name: string; link: string };
 type Here = {
@@ -54,6 +55,7 @@ function NotificationsPanel({ context }: { context: InvenTreePluginContext }) {
         <Badge color={data.subscribed ? 'green' : 'gray'} data-testid='np-subscribed'>
           {data.subscribed ? 'subscribed' : 'not subscribed'}
         </Badge>
+        <WhyButton context={context} model={model} id={id} />
       </Group>
       {data.via.length > 0 ? (
         <List size='sm'>

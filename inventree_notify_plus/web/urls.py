@@ -2,7 +2,8 @@
 
 Staff: ``deliveries/``, ``deliveries/<id>/resend/``, ``health/`` (``admin_api``);
 ``test/<channel>/``, ``preview/``, ``routes/``, ``pick/`` (``admin_setup_api``). Each signed-in
-user, for their own: ``locations/``, ``here/``, ``mine/`` (``user_api``). Permissions:
+user, for their own: ``locations/``, ``here/``, ``mine/`` (``user_api``); ``explain/``
+(``explain_api``: staff about anyone, a user about themselves). Permissions:
 ``permissions``; a Notify Plus that is not active or not loaded answers 503 with the reason
 (``plugin_view``).
 """
@@ -13,6 +14,7 @@ from django.urls import path
 
 from .admin_api import DeliveryLogView, HealthView, ResendView
 from .admin_setup_api import PickView, PreviewView, RoutesView, TestSendView
+from .explain_api import ExplainView
 from .user_api import HereView, LocationSubscriptionView, MineView
 
 urlpatterns = [
@@ -26,4 +28,5 @@ urlpatterns = [
     path("pick/", PickView.as_view(), name="pick"),
     path("here/", HereView.as_view(), name="here"),
     path("mine/", MineView.as_view(), name="mine"),
+    path("explain/", ExplainView.as_view(), name="explain"),
 ]
