@@ -80,7 +80,6 @@ def _validate_remind_after(value: str) -> None:
     parse_interval(value)
 
 
-
 SETTINGS: dict[str, dict[str, Any]] = {
     "NOTIFICATIONS_ENABLE": {
         "name": _("Send notifications"),
