@@ -251,3 +251,55 @@ class Reminders(LowPartWithSupplier):
 
         with self.assertRaises(ValidationError):
             self.plugin.set_setting("REMIND_AFTER", "7")
+
+
+class RemindersInThreads(LowPartWithSupplier):
+    """On a channel that threads, a reminder is a reply under the episode's message."""
+
+    DISCORD = "https://discord.com/api/webhooks/1/secret"
+
+    def setUp(self):
+        super().setUp()
+        self.plugin.set_setting("DISCORD_WEBHOOK_URL", self.DISCORD)
+        self.plugin.set_setting("REMIND_AFTER", "7d")
+        notify_low_stock(self.part)
+        self.since = Condition.objects.get(key=f"low_stock:part:{self.part.pk}").since
+        # The first notice reached Discord: the service's message id is on its row.
+        Delivery.objects.filter(channel="discord").update(status="sent", external_id="111222333")
+
+    def remind(self, follow_up) -> list[str]:
+        """Send the reminder with ``follow_up`` in place; the channels of its new messages."""
+        from unittest import mock
+
+        from inventree_notify_plus.channels.discord import DiscordChannel
+
+        with (
+            mock.patch.object(DiscordChannel, "threads", True),
+            mock.patch("inventree_notify_plus.outbox.updates.follow_up", follow_up),
+        ):
+            self.assertEqual(send_reminders(self.plugin, self.since + timedelta(days=7)), 1)
+        rows = Delivery.objects.filter(notice_record__data__state="reminder")
+        return sorted(rows.values_list("channel", flat=True))
+
+    def test_the_reminder_replies_under_the_discord_post_and_emails_anew(self):
+        calls = []
+
+        def follow_up(notice, kind, now=None):
+            calls.append((notice.episode, notice.state, kind))
+            return 1
+
+        self.assertEqual(self.remind(follow_up), ["email"])  # no new Discord post
+        episode = f"low_stock:part:{self.part.pk}@{self.since.isoformat()}"
+        self.assertEqual(calls, [(episode, "reminder", "reply")])
+
+    def test_without_follow_ups_the_reminder_is_a_new_post(self):
+        def follow_up(notice, kind, now=None):
+            raise NotImplementedError
+
+        self.assertEqual(self.remind(follow_up), ["discord", "email"])
+
+    def test_a_channel_that_never_got_the_first_notice_gets_a_new_post(self):
+        Delivery.objects.filter(channel="discord").update(status="failed", external_id="")
+        calls = []
+        self.assertEqual(self.remind(lambda *a, **k: calls.append(a) or 0), ["discord", "email"])
+        self.assertEqual(calls, [])
