@@ -124,8 +124,10 @@ def check_received(plugin: Any, kwargs: dict) -> None:
     part is not announced again). Runs InvenTree's own low-stock notification without its
     24-hour repeat check, so the bell shows it as well.
     """
+    from ..notice_categories import LOW_STOCK
+
     settings = plugin.current_settings()
-    if not settings.get("LOW_STOCK_COUNT_ON_ORDER"):
+    if not settings.get("LOW_STOCK_COUNT_ON_ORDER") or not plugin.handles(LOW_STOCK, settings):
         return
     from stock.models import StockItem
 
