@@ -111,6 +111,12 @@ def _validate_slack_app_channels(value: str) -> None:
     parse_app_channels(value, _slack_webhook_names())
 
 
+def _validate_remind_after(value: str) -> None:
+    from .inventree.reminders import parse_interval
+
+    parse_interval(value)
+
+
 SETTINGS: dict[str, dict[str, Any]] = {
     "NOTIFICATIONS_ENABLE": {
         "name": _("Send notifications"),
@@ -303,6 +309,31 @@ SETTINGS: dict[str, dict[str, Any]] = {
         ),
         "default": "",
         "validator": _validate_slack_app_channels,
+    },
+    # --- reminders ---
+    "REMIND_AFTER": {
+        "name": _("Remind while still low"),
+        "description": _(
+            "A part still low this long after it was announced is mentioned again, and again "
+            "each time this much longer: a short 'Still low: <part>, since <date>, N days' "
+            "notice to the same people and channels (email groups into digests like every "
+            "notice; on Discord and Slack app channels it is a reply under the first post). "
+            "E.g. 7d, 12h, 30m, 2w, 1d12h. Empty or 0: no reminders. Needs schedule integration."
+        ),
+        "default": "",
+        "validator": _validate_remind_after,
+    },
+    "LOW_STOCK_COUNT_ON_ORDER": {
+        "name": _("Count stock on order"),
+        "description": _(
+            "Do not announce a low part when its available stock plus what open purchase orders "
+            "(and, for an assembly, active build orders) will bring reaches its minimum: the "
+            "delivery log shows it skipped, 'covered by open orders'. When some is on order but "
+            "not enough, the notice says how much. A received order that leaves the part low "
+            "announces it then (needs event integration). InvenTree's bell still shows it."
+        ),
+        "default": False,
+        "validator": bool,
     },
 }
 

@@ -4,7 +4,9 @@
 - a new build order is checked for short parts at once, as InvenTree's documentation says
   (InvenTree 1.5 itself checks only when the build is issued; the notice's identity is the
   build order, so issuing it later does not announce the same shortfall again). Not while
-  the master switch is off: the check is Notify Plus's addition, and the switch stops it.
+  the master switch is off: the check is Notify Plus's addition, and the switch stops it;
+- goods received against a purchase order may leave a part that was covered still low
+  (``on_order.check_received``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 BUILD_CREATED = "build_build.created"
+# Goods received against a purchase order (``on_order``: a covered part left low is announced).
+RECEIVED = "purchaseorderitem.received"
 
 
 def wanted(event: str) -> bool:
     """The events :func:`handle` acts on."""
-    return event == BUILD_CREATED or event.startswith(
+    return event in (BUILD_CREATED, RECEIVED) or event.startswith(
         ("stock_stockitem.", "part_part.saved", "part_part.deleted")
     )
 
@@ -28,6 +32,11 @@ def handle(plugin: Any, event: str, kwargs: dict) -> None:
             check_new_build(kwargs.get("id"))
         return
     if not plugin.outbox_ready():
+        return
+    if event == RECEIVED:
+        from .on_order import check_received
+
+        check_received(plugin, kwargs)
         return
     from .recovery import check_recovery
 

@@ -25,7 +25,7 @@ from ..outbox import store
 from ..outbox.clock import database_now
 from ..routing.config import RoutingConfig
 from ..routing.plan import plan
-from . import consent, episodes, notices
+from . import consent, episodes, notices, on_order
 from .notices import category_name
 from .recipients import recipients_for
 from .recovery import episode_bound
@@ -70,7 +70,12 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
     now = database_now()
     with transaction.atomic():
         episode = ""
-        if name == LOW_STOCK and part is not None:
+        cover = None
+        if name == LOW_STOCK and part is not None and settings.get("LOW_STOCK_COUNT_ON_ORDER"):
+            cover = on_order.coverage(part)
+        # Covered by open orders: logged as skipped, and no episode starts (see on_order).
+        covered = cover is not None and cover.covered
+        if name == LOW_STOCK and part is not None and not covered:
             episode, new = episodes.begin(
                 f"low_stock:part:{part.pk}", {"part": part.pk}, now=now, max_age=episode_bound()
             )
@@ -80,6 +85,8 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
                 )
                 return Intake(delivered=True, owns_email=config.email_enabled)
         notice = notices.notice_from_notification(target, category, context, episode)
+        if cover is not None:
+            notice = on_order.annotated(cover, notice, covered, now)
         if name == LOW_STOCK and part is not None:
             from .subscribers import location_managers
 
@@ -88,6 +95,9 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
             users = [*users, *managers]
         planned = plan(notice, recipients_for(plugin, users), config, now)
         created = store.enqueue(notice, planned, now)
+        if covered:
+            on_order.skip_covered(notice.uid, cover.reason)
+            return Intake(delivered=True, owns_email=config.email_enabled)
     if created:
         transaction.on_commit(request_drain)
     return Intake(delivered=bool(planned), owns_email=config.email_enabled)

@@ -16,7 +16,7 @@ logger = logging.getLogger("inventree")
 
 
 def sweep(plugin: Any) -> None:
-    """Every minute: the recovery fallback, then send whatever is due (bounded, like every drain).
+    """Every minute: the recovery fallback, reminders (``REMIND_AFTER``), then send whatever is due (bounded, like every drain).
 
     Nothing is stranded if a worker died: the drain finds what is due, and what a dead
     worker's lease held once the lease runs out. ``plugin`` is the active plugin (InvenTree's
@@ -26,9 +26,11 @@ def sweep(plugin: Any) -> None:
     # plugin module imports this one whether or not app integration is on).
     from .. import tasks
     from .recovery import check_recovery
+    from .reminders import send_reminders
 
     if plugin.outbox_ready():
         check_recovery(plugin)
+        send_reminders(plugin)  # after recovery: a part back in stock is not reminded
     tasks.drain()
 
 
