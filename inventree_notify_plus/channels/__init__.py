@@ -8,11 +8,13 @@ from .base import Channel, Destination, Outcome, RenderContext, SendResult
 from .discord import DiscordChannel
 from .email import EmailChannel
 from .slack import SlackChannel
+from .webhook import WebhookChannel
 
 CHANNELS: dict[str, type[Channel]] = {
     "email": EmailChannel,
     "slack": SlackChannel,
     "discord": DiscordChannel,
+    "webhook": WebhookChannel,
 }
 
 __all__ = [
@@ -25,4 +27,5 @@ __all__ = [
     "RenderContext",
     "SendResult",
     "SlackChannel",
+    "WebhookChannel",
 ]

@@ -68,6 +68,8 @@ class Destination:
     label: str
     recipient_name: str = ""
     mentions: tuple[str, ...] = field(default=())
+    # A signed webhook's signing secret (``whsec_…``): never shown, so never in a repr.
+    secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
