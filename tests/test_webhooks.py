@@ -360,3 +360,51 @@ def test_the_secret_and_the_url_never_reach_the_log_or_the_delivery_log(
     assert "webhook delivery to webhook 'erp'" in ours
     for text in (ours, row.last_error, row.destination_label):
         assert raw_secret not in text and "/hooks/inventree" not in text
+
+
+# -- Health: a destination failing for 24 h ----------------------------------------------------
+
+
+def _row(n: int, dest: str, status: str, created_hours_ago: float, **kw) -> Delivery:
+    now = timezone.now()
+    at = now - timedelta(hours=created_hours_ago)
+    row = Delivery.objects.create(
+        key=f"k{n}",
+        notice_uid=f"n{n}",
+        category="part.notify_low_stock",
+        title=f"Low stock {n}",
+        channel=dest.partition(":")[0],
+        destination=dest,
+        destination_label=f"{dest} (masked)",
+        status=status,
+        created_at=at,
+        **kw,
+    )
+    Delivery.objects.filter(pk=row.pk).update(updated_at=kw.get("sent_at") or now)
+    return row
+
+
+@pytest.mark.django_db
+def test_health_names_a_destination_failing_for_24_hours_and_only_that_one():
+    from inventree_notify_plus.outbox.failing import failing_destinations
+
+    now = timezone.now()
+    # erp: last success 3 days ago, failing since 30 h (failed and still retrying).
+    _row(1, "webhook:erp", "sent", 72, sent_at=now - timedelta(hours=72))
+    _row(2, "webhook:erp", "failed", 30, attempts=10, last_error="receiver answered 503")
+    _row(3, "webhook:erp", "pending", 2, attempts=3, last_error="receiver answered 503")
+    # n8n: never worked, but only for 2 h: not yet a day.
+    _row(4, "webhook:n8n", "failed", 2, attempts=10, last_error="refused")
+    # slack: failed 30 h ago, then succeeded an hour ago.
+    _row(5, "slack:default", "failed", 30, attempts=10, last_error="500")
+    _row(6, "slack:default", "sent", 1, sent_at=now - timedelta(hours=1))
+    # discord: never sent anything, failing for 26 h.
+    _row(7, "discord:ops", "failed", 26, attempts=10, last_error="Discord answered 404")
+
+    found = failing_destinations(now)
+    assert [f.destination for f in found] == ["webhook:erp", "discord:ops"]
+    erp = found[0]
+    assert erp.failures == 2 and erp.last_sent is not None
+    assert "webhook:erp (masked): every delivery has failed for over 24 h" in erp.warning()
+    assert "receiver answered 503" in erp.warning()
+    assert "never sent" in found[1].warning()

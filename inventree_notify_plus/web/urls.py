@@ -1,7 +1,8 @@
 """The endpoints under /plugin/notify-plus/ (what the plugin's ``setup_urls`` returns).
 
 Staff: ``deliveries/``, ``deliveries/<id>/resend/``, ``health/`` (``admin_api``);
-``test/<channel>/``, ``preview/``, ``routes/``, ``pick/`` (``admin_setup_api``). Each signed-in
+``test/<channel>/``, ``preview/``, ``routes/``, ``pick/`` (``admin_setup_api``);
+``admin/webhook-secret/`` (``webhook_api``). Each signed-in
 user, for their own: ``locations/``, ``here/``, ``mine/`` (``user_api``). Permissions:
 ``permissions``; a Notify Plus that is not active or not loaded answers 503 with the reason
 (``plugin_view``).
@@ -14,6 +15,7 @@ from django.urls import path
 from .admin_api import DeliveryLogView, HealthView, ResendView
 from .admin_setup_api import PickView, PreviewView, RoutesView, TestSendView
 from .user_api import HereView, LocationSubscriptionView, MineView
+from .webhook_api import WebhookSecretView
 
 urlpatterns = [
     path("locations/", LocationSubscriptionView.as_view(), name="locations"),
@@ -26,4 +28,5 @@ urlpatterns = [
     path("pick/", PickView.as_view(), name="pick"),
     path("here/", HereView.as_view(), name="here"),
     path("mine/", MineView.as_view(), name="mine"),
+    path("admin/webhook-secret/", WebhookSecretView.as_view(), name="webhook-secret"),
 ]
