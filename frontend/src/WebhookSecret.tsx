@@ -17,8 +17,14 @@ export function WebhookSecret({ context }: { context: InvenTreePluginContext }) 
   const [generated, setGenerated] = useState<Generated | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // Replacing breaks every receiver until it has the new secret: the first click only asks.
+  const [armed, setArmed] = useState(false);
   const generate = () => {
-    if (data?.set && !window.confirm('Replace the webhook secret? Receivers using the old one will reject deliveries until updated.')) return;
+    if (data?.set && !armed) {
+      setArmed(true);
+      return;
+    }
+    setArmed(false);
     setBusy(true);
     setFailure(null);
     context.api
@@ -35,10 +41,11 @@ export function WebhookSecret({ context }: { context: InvenTreePluginContext }) 
     <Stack gap={4} data-testid='np-webhook-secret'>
       <Group gap='xs'>
         <Text size='sm'>
-          Webhook signing secret: {data ? (data.set ? 'set' : 'not set (webhooks are not sent)') : '…'}
+          Webhook signing secret:{' '}
+          {data ? (data.set ? 'set' : 'not set (webhooks are not sent)') : '…'}
         </Text>
         <Button size='xs' variant='light' loading={busy} onClick={generate}>
-          {data?.set ? 'Replace secret' : 'Generate secret'}
+          {!data?.set ? 'Generate secret' : armed ? 'Click again to replace it' : 'Replace secret'}
         </Button>
       </Group>
       {failure && (
