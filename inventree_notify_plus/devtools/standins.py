@@ -315,6 +315,7 @@ class SignedWebhookStandIn:
         from standardwebhooks import Webhook
 
         self.verifier = Webhook(secret)
+        self.secret = secret  # the demo and tests sign with it; a stand-in's own, never real
         self.script: deque[Answer] = deque()
         self.received: list[SignedRequest] = []
         self.lock = threading.Lock()
