@@ -66,7 +66,12 @@ def make_user(admin, name: str, group: int):
     username = f"{name}-hook-{RUN}"
     created = admin.post(
         "user/",
-        {"username": username, "first_name": name.title(), "email": f"{username}@example.com"},
+        {
+            "username": username,
+            "first_name": name.title(),
+            "last_name": "Tester",
+            "email": f"{username}@example.com",
+        },
     )
     admin.patch(f"user/{created['pk']}/", {"group_ids": [group]})
     admin.put(
