@@ -341,6 +341,14 @@ class SignedWebhookStandIn:
         """Where to POST (http: loopback must be in INVENTREE_NOTIFY_PLUS_ALLOWED_HOSTS)."""
         return f"http://{LOOPBACK}:{self.port}/hooks/inventree"
 
+    def use_secret(self, secret: str) -> SignedWebhookStandIn:
+        """Verify with ``secret`` from now on (one generated in the console, say)."""
+        from standardwebhooks import Webhook
+
+        with self.lock:
+            self.verifier, self.secret = Webhook(secret), secret
+        return self
+
     def then(self, *answers: Answer) -> SignedWebhookStandIn:
         """Answer the next verified requests with these, in order, before accepting again."""
         self.script.extend(answers)
