@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from . import validation
 from .inventree import consent
 from .inventree.categories import route_categories
-from .routing.config import parse_destinations, parse_routes
+from .routing.config import SIGNED_WEBHOOK, parse_destinations, parse_routes
 from .routing.quiet_hours import parse_quiet_hours, validate_timezone
 from .routing.slack_app import app_names_clash, parse_app_channels
 
@@ -61,6 +61,11 @@ def _validate_slack_webhook(value: str) -> None:
 def _validate_extra_discord(value: str) -> None:
     for dest in parse_destinations("discord", value):
         validation.validate_discord_webhook_url(dest.url)
+
+
+def _validate_webhook_urls(value: str) -> None:
+    for dest in parse_destinations(SIGNED_WEBHOOK, value, allow_default=True):
+        validation.validate_webhook_url(dest.url)
 
 
 def _validate_routes(value: str) -> None:
@@ -334,6 +339,30 @@ SETTINGS: dict[str, dict[str, Any]] = {
         ),
         "default": False,
         "validator": bool,
+    },
+    # --- webhooks ---
+    "WEBHOOK_URLS": {
+        "name": _("Signed webhooks"),
+        "description": _(
+            "Named receivers of signed outgoing webhooks (an ERP, n8n, Zapier, Home Assistant): "
+            "name=URL, separated by spaces; https, or http only to hosts in "
+            "INVENTREE_NOTIFY_PLUS_ALLOWED_HOSTS. Routes name them webhook:<name>; one named "
+            "'default' also receives the notices no route matches. Each notice is POSTed as a "
+            "JSON document signed per Standard Webhooks with the 'Webhook secret'."
+        ),
+        "default": "",
+        "protected": True,
+        "validator": _validate_webhook_urls,
+    },
+    "WEBHOOK_SECRET": {
+        "name": _("Webhook secret"),
+        "description": _(
+            "The Standard Webhooks signing secret (whsec_ and base64) your receivers verify "
+            "with; Notify Plus's console can generate one. Webhooks are not sent without it."
+        ),
+        "default": "",
+        "protected": True,
+        "validator": validation.validate_webhook_secret,
     },
 }
 

@@ -267,3 +267,82 @@ def slack_api_url() -> str:
         ),
         code="invalid_slack_api_url",
     )
+
+
+# --- webhooks ---
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (the form, not a secret)
+# The Standard Webhooks specification: secrets of 24 to 64 random bytes, base64 after 'whsec_'.
+WEBHOOK_SECRET_BYTES = (24, 64)
+
+
+def validate_webhook_url(url: str) -> None:
+    """An outgoing webhook receiver: any https URL; http only to the allowed hosts.
+
+    Unlike Slack and Discord there is no official host: the receiver is the admin's own (an
+    ERP, n8n, Home Assistant), so every https host is accepted.
+    """
+    url = (url or "").strip()
+    if not url:
+        return
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationError(
+            _("Not a valid URL: {error}").format(error=exc), code="invalid_url"
+        ) from exc
+    if not host:
+        raise ValidationError(
+            _("A webhook URL needs a host, e.g. https://erp.example.com/hooks/inventree."),
+            code="invalid_url",
+        )
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and _is_extra_host(host, port, extra_allowed_hosts()):
+        return
+    raise ValidationError(
+        _(
+            "Webhook URLs must use https (got '{scheme}'). Only hosts listed in the environment "
+            "variable {env} may use http."
+        ).format(scheme=parts.scheme or "none", env=ALLOWED_HOSTS_ENV),
+        code="invalid_scheme",
+    )
+
+
+def validate_webhook_secret(value: str) -> None:
+    """A Standard Webhooks secret: ``whsec_`` and the base64 of 24 to 64 random bytes.
+
+    Checked strictly (the library itself decodes leniently, so a typo would sign with another
+    key than the receiver's), then by constructing ``standardwebhooks.Webhook`` with it.
+    The message never repeats the value: it is a secret.
+    """
+    import base64
+
+    from standardwebhooks import Webhook
+
+    value = (value or "").strip()
+    if not value:
+        return
+    low, high = WEBHOOK_SECRET_BYTES
+    problem = _(
+        "A webhook secret looks like whsec_ followed by the base64 of {low} to {high} random "
+        "bytes (Standard Webhooks); use the console's 'Generate secret' to make one."
+    ).format(low=low, high=high)
+    if not value.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValidationError(problem, code="invalid_secret")
+    try:
+        raw = base64.b64decode(value[len(WEBHOOK_SECRET_PREFIX) :], validate=True)
+        Webhook(value)
+    except Exception as exc:  # binascii.Error, or the library's own refusal
+        raise ValidationError(problem, code="invalid_secret") from exc
+    if not low <= len(raw) <= high:
+        raise ValidationError(problem, code="invalid_secret")
+
+
+def generate_webhook_secret() -> str:
+    """A fresh ``whsec_…`` secret of 32 random bytes (the Standard Webhooks form)."""
+    import base64
+    import secrets
+
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()

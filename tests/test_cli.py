@@ -189,6 +189,11 @@ def test_demo_shows_each_step_and_writes_what_arrived(tmp_path):
     assert len(digest) == 1 and digest[0]["blocks"][0]["text"]["text"].startswith("6 notif")
     assert len(list(out.glob("1-single-email-*.eml"))) == 2
     assert len(list(out.glob("3-retried-email-*.eml"))) == 2
+    # One signed webhook beside them, verified by the receiver with standardwebhooks.
+    hooks = json.loads((out / "1-single-webhook.json").read_text())
+    assert [h["type"] for h in hooks] == ["notice.firing"]
+    assert hooks[0]["recipients"] == ["alice", "bob"]
+    assert "signature verified" in result.stdout
 
 
 def test_render_previews_help_says_what_it_needs_and_makes_nothing(tmp_path):

@@ -2,6 +2,7 @@ import { Alert, Button, Code, Stack, Table, Text, Title } from '@mantine/core';
 import { useState } from 'react';
 import { BASE, errorText, useApi } from './api';
 import type { InvenTreePluginContext } from './inventree';
+import { WebhookSecret } from './WebhookSecret';
 
 type Destination = { key: string; url: string };
 type Answer = {
@@ -117,6 +118,7 @@ export function DestinationsSection({ context }: { context: InvenTreePluginConte
           </Table.Tr>
         </Table.Tbody>
       </Table>
+      <WebhookSecret context={context} />
     </Stack>
   );
 }

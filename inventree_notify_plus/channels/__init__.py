@@ -9,12 +9,14 @@ from .discord import DiscordChannel
 from .email import EmailChannel
 from .slack import SlackChannel
 from .slack_app import SlackAppChannel
+from .webhook import WebhookChannel
 
 CHANNELS: dict[str, type[Channel]] = {
     "email": EmailChannel,
     "slack": SlackChannel,
     "discord": DiscordChannel,
     "slack_app": SlackAppChannel,
+    "webhook": WebhookChannel,
 }
 
 __all__ = [
@@ -28,4 +30,5 @@ __all__ = [
     "SendResult",
     "SlackAppChannel",
     "SlackChannel",
+    "WebhookChannel",
 ]

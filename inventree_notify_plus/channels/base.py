@@ -70,6 +70,8 @@ class Destination:
     recipient_name: str = ""
     mentions: tuple[str, ...] = field(default=())
     credential: str = field(default="", repr=False)
+    # A signed webhook's signing secret (``whsec_…``): never shown, so never in a repr.
+    secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """notify-plus: see the whole pipeline work on this machine, no InvenTree needed.
 
-notify-plus demo starts loopback stand-ins for Slack, Discord and an SMTP server and shows,
-step by step, what reaches them: one low-stock notice (Slack Block Kit, a Discord embed, an
-email to each subscriber), then a burst that becomes one digest per channel, then a notice
+notify-plus demo starts loopback stand-ins for Slack, Discord, an SMTP server and a signed-webhook
+receiver and shows, step by step, what reaches them: one low-stock notice (Slack Block Kit, a
+Discord embed, an email to each subscriber, a signed webhook), then a burst that becomes one digest per channel, then a notice
 whose first attempts fail and are retried. --out DIR also writes every payload that arrived.
 The SMTP stand-in needs the demo extra: pip install 'inventree-notify-plus[demo]'
 Ctrl-C stops it (exit status 130).
@@ -39,7 +39,9 @@ def _cut(text: str) -> str:
 class _Run:
     """The stand-ins, the outbox and the channels of one demo run, and what it has checked."""
 
-    def __init__(self, slack: Any, discord: Any, smtp: Any, out: Path | None) -> None:
+    def __init__(
+        self, slack: Any, discord: Any, smtp: Any, out: Path | None, hook: Any = None
+    ) -> None:
         from django.utils import timezone
 
         from ..channels import CHANNELS, Destination, RenderContext
@@ -49,20 +51,26 @@ class _Run:
         from .standalone import StaticDirectory
 
         self.slack, self.discord, self.smtp, self.out = slack, discord, smtp, out
+        self.hook = hook  # --- webhooks --- a signed-webhook receiver that verifies each POST
         self.now = timezone.now
         self.config = RoutingConfig(
             destinations=[
                 WebhookDestination("slack", "default", slack.url),
                 WebhookDestination("discord", "default", discord.url),
-            ]
+                *([WebhookDestination("webhook", "default", hook.url)] if hook else []),
+            ],
+            webhook_secret=hook.secret if hook else "",
         )
         self.people = [
-            Recipient(1, "Alice", "alice@example.com", slack_member_id="U0ALICE01"),
-            Recipient(2, "Bob", "bob@example.com"),
+            Recipient(
+                1, "Alice", "alice@example.com", slack_member_id="U0ALICE01", username="alice"
+            ),
+            Recipient(2, "Bob", "bob@example.com", username="bob"),
         ]
         directory = StaticDirectory()
         for dest in self.config.destinations:
-            directory.add(Destination(dest.kind, dest.key, dest.url, dest.kind))
+            secret = self.config.webhook_secret if dest.kind == "webhook" else ""
+            directory.add(Destination(dest.kind, dest.key, dest.url, dest.kind, secret=secret))
         for person in self.people:
             key = f"email:user:{person.user_id}"
             directory.add(Destination("email", key, person.email, person.name, person.name))
@@ -185,17 +193,19 @@ def demo(out: Path | None = None) -> int:
     say("Notify Plus demo, on 127.0.0.1 only: stand-ins for Slack, Discord and an SMTP server")
     say("Starting the stand-ins and a throwaway database ...")
     started = time.monotonic()
+    from ..validation import generate_webhook_secret
     from .standalone import setup_django
-    from .standins import SmtpStandIn, WebhookStandIn
+    from .standins import SignedWebhookStandIn, SmtpStandIn, WebhookStandIn
 
     with (
         WebhookStandIn("slack") as slack,
         WebhookStandIn("discord") as discord,
         SmtpStandIn() as smtp,
+        SignedWebhookStandIn(generate_webhook_secret()) as hook,
         tempfile.TemporaryDirectory() as tmp,
     ):
         setup_django(str(Path(tmp) / "demo.sqlite3"), smtp.port)
-        run = _Run(slack, discord, smtp, out)
+        run = _Run(slack, discord, smtp, out, hook)
         people = ", ".join(f"{p.name} <{p.email}>" for p in run.people)
         say(f"Ready in {time.monotonic() - started:.1f} s. Subscribers of the parts: {people}.")
         _single_notice(run)
@@ -235,6 +245,24 @@ def _single_notice(run: _Run) -> None:
     fields = discord[0]["embeds"][0].get("fields") if len(discord) == 1 else None
     run.expect("1 Discord embed with 6 fields", fields is not None and len(fields) == 6)
     run.expect("1 email to each subscriber", _recipients(emails) == _addresses(run))
+    _show_webhook(run)
+
+
+def _show_webhook(run: _Run) -> None:
+    """The signed webhook of step 1: verified by the receiver with ``standardwebhooks``."""
+    hooks = run.hook.accepted
+    run.write("1-single-webhook.json", [r.json() for r in hooks])
+    for request in hooks:
+        body = request.json()
+        say(f"    Webhook  {body['type']}: {_cut(body['title'])}")
+        say(f"             webhook-id {request.webhook_id}, signature verified")
+        say(f"             recipients {', '.join(body['recipients'])}")
+    run.expect(
+        "1 signed webhook, verified, naming alice and bob",
+        len(hooks) == 1
+        and not run.hook.failed
+        and hooks[0].json()["recipients"] == ["alice", "bob"],
+    )
 
 
 def _burst(run: _Run) -> None:

@@ -37,6 +37,7 @@ def recipients_for(plugin: Any, users: list) -> list[Recipient]:
                 timezone=pref(user, "NOTIFY_PLUS_TIMEZONE") or "UTC",
                 quiet_start=quiet[0] if quiet else None,
                 quiet_end=quiet[1] if quiet else None,
+                username=user.get_username(),
             )
         )
     return result

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 
 from ..channels.base import Destination, Skip
 from ..redaction import mask_email, mask_url
-from ..routing.config import RoutingConfig, WebhookDestination
+from ..routing.config import SIGNED_WEBHOOK, RoutingConfig, WebhookDestination
 
 
 class Directory(Protocol):
@@ -55,6 +55,21 @@ class SettingsDirectory:
             if dest.app:
                 return self._slack_app(key, dest)
             return Destination(kind, key, dest.url, f"{kind} '{dest.name}' ({mask_url(dest.url)})")
+        if kind == SIGNED_WEBHOOK:
+            dest = self.config.destination(key)
+            if dest is None or not dest.url:
+                return Skip(f"the webhook destination '{rest}' is no longer configured")
+            if not self.config.webhook_secret:
+                return Skip(
+                    "the 'Webhook secret' setting is empty: a webhook is never sent unsigned"
+                )
+            return Destination(
+                kind,
+                key,
+                dest.url,
+                f"webhook '{dest.name}' ({mask_url(dest.url)})",
+                secret=self.config.webhook_secret,
+            )
         if kind == "email":
             try:
                 user = get_user_model().objects.get(pk=int(rest.rsplit(":", 1)[-1]))

@@ -22,6 +22,9 @@ from ..redaction import mask_url
 
 WEBHOOK_KINDS = ("slack", "discord")
 SLACK_APP = "slack_app"  # the channel of Slack app destinations (``slack:<name>`` keys)
+# Signed outgoing webhooks (``WEBHOOK_URLS``): no single-URL setting, so 'default' is a name
+# an admin may give one of them (it then receives the notices no route matches).
+SIGNED_WEBHOOK = "webhook"
 EMAIL_MODES = ("immediate", "hourly", "daily")
 
 
@@ -70,6 +73,8 @@ class Recipient:
     timezone: str = "UTC"
     quiet_start: int | None = None
     quiet_end: int | None = None
+    # Their InvenTree username: what a signed webhook's document lists as its recipients.
+    username: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,13 +115,17 @@ class RoutingConfig:
     categories_enabled: dict[str, bool] = field(default_factory=dict)
     problems: Sequence[str] = ()
     slack_bot_token: str = field(default="", repr=False)  # the Slack app's secret
+    # The Standard Webhooks secret signing every ``webhook:`` delivery (never in a repr or log).
+    webhook_secret: str = field(default="", repr=False)
 
     def destination(self, key: str) -> WebhookDestination | None:
         """The configured destination with this key, if any."""
         return next((d for d in self.destinations if d.key == key), None)
 
 
-def parse_destinations(kind: str, text: str) -> list[WebhookDestination]:
+def parse_destinations(
+    kind: str, text: str, allow_default: bool = False
+) -> list[WebhookDestination]:
     """``name=url`` entries separated by spaces, commas or new lines: the validator on save.
 
     Each name is unique and not ``default`` (that is the single webhook setting's): a second
@@ -126,7 +135,7 @@ def parse_destinations(kind: str, text: str) -> list[WebhookDestination]:
     for entry in _entries(text):
         dest = _parse_destination(kind, entry)
         taken = [d.name for d in result]
-        if dest.name == "default":
+        if dest.name == "default" and not allow_default:
             raise ValidationError(
                 _(
                     "The name 'default' is taken by the '{kind} webhook URL' setting; give this "
@@ -146,7 +155,9 @@ def parse_destinations(kind: str, text: str) -> list[WebhookDestination]:
     return result
 
 
-def parse_destinations_lenient(kind: str, text: str) -> tuple[list[WebhookDestination], list[str]]:
+def parse_destinations_lenient(
+    kind: str, text: str, allow_default: bool = False
+) -> tuple[list[WebhookDestination], list[str]]:
     """Destinations for sending: a bad, repeated or 'default' entry is skipped and reported.
 
     A value saved before the validator refused these keeps its first entry of each name, as
@@ -160,7 +171,7 @@ def parse_destinations_lenient(kind: str, text: str) -> tuple[list[WebhookDestin
         except ValidationError as exc:
             problems.append(f"{kind} destination ignored: {_message(exc)}")
             continue
-        if dest.name == "default":
+        if dest.name == "default" and not allow_default:
             problems.append(
                 f"{kind} destination '{dest.name}' ignored: 'default' is the "
                 f"'{kind.capitalize()} webhook URL' setting; rename it"

@@ -14,6 +14,7 @@ from typing import Any
 from ..notice_categories import LOW_STOCK, RECOVERED
 from ..redaction import mask_url
 from .config import (
+    SIGNED_WEBHOOK,
     WEBHOOK_KINDS,
     RoutingConfig,
     WebhookDestination,
@@ -49,6 +50,18 @@ def from_settings(settings: Mapping[str, Any]) -> RoutingConfig:
         )
     destinations += apps
     problems += app_problems
+    # --- webhooks --- signed outgoing webhooks: WEBHOOK_URLS names them, WEBHOOK_SECRET signs.
+    hooks, hook_problems = parse_destinations_lenient(
+        SIGNED_WEBHOOK, settings.get("WEBHOOK_URLS") or "", allow_default=True
+    )
+    secret = (settings.get("WEBHOOK_SECRET") or "").strip()
+    if hooks and not secret:
+        hook_problems.append(
+            "webhook destinations are configured but 'Webhook secret' is empty: they are not "
+            "sent until a secret is set (Destinations > Generate secret)"
+        )
+    destinations += hooks
+    problems += hook_problems
     routes, route_problems = parse_routes_lenient(
         settings["ROUTES"] or "", [d.key for d in destinations]
     )
@@ -58,6 +71,7 @@ def from_settings(settings: Mapping[str, Any]) -> RoutingConfig:
         routes=routes,
         problems=problems + route_problems,
         slack_bot_token=token,
+        webhook_secret=secret,
         categories_enabled={
             LOW_STOCK: bool(settings["NOTIFICATIONS_LOW_STOCK"]),
             RECOVERED: bool(settings["NOTIFICATIONS_RECOVERY"]),

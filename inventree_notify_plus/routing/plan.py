@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from ..notice import Notice
 from ..redaction import mask_email
-from .config import Recipient, RoutingConfig, WebhookDestination
+from .config import SIGNED_WEBHOOK, Recipient, RoutingConfig, WebhookDestination
 from .quiet_hours import quiet_hours_end, zone
 
 DAILY_DIGEST_HOUR = 7
@@ -77,6 +77,11 @@ def plan(
     planned: list[PlannedDelivery] = []
     for dest in webhook_targets(notice, config):
         attr = "slack_member_id" if dest.kind == "slack" else "discord_user_id"
+        if dest.kind == SIGNED_WEBHOOK:
+            # A signed webhook lists the recipients' usernames in its document; each notice
+            # is its own POST (its webhook-id is the delivery's), so it is never held back
+            # for a digest.
+            attr = "username"
         mentions = tuple(sorted({getattr(p, attr) for p in people if getattr(p, attr)}))
         planned.append(
             PlannedDelivery(
@@ -85,6 +90,7 @@ def plan(
                 label=dest.label,
                 mentions=mentions,
                 due_at=now,
+                groupable=dest.kind != SIGNED_WEBHOOK,
             )
         )
     if config.email_enabled:

@@ -2,7 +2,8 @@
 
 - ``deliveries/``: the delivery log (filter by ?status=, ?channel=), with counts per status;
 - ``deliveries/<id>/resend/``: requeue a failed or 'outcome unknown' delivery;
-- ``health/``: integrations off, migrations missing, email handover, last 24 h by status.
+- ``health/``: integrations off, migrations missing, email handover, last 24 h by status,
+  destinations whose deliveries have all failed for 24 h (``outbox.failing``).
 
 Staff only (``permissions.IsStaffWithScope``); destinations are masked, webhook URLs and other
 users' addresses never leave the server.
@@ -209,10 +210,20 @@ class HealthView(NotifyPlusView):
                 .annotate(n=Count("id"))
             ):
                 counts[row["status"]] = row["n"]
+        warnings = plugin.integration_warnings()
+        failing: list[dict[str, Any]] = []
+        if plugin.outbox_ready():
+            # --- webhooks --- a destination whose deliveries have all failed for 24 h.
+            from ..outbox.failing import failing_destinations
+
+            found = failing_destinations(timezone.now())
+            warnings += [f.warning() for f in found]
+            failing = [f.as_dict() for f in found]
         return Response(
             {
                 "enabled": bool(plugin.get_setting("NOTIFICATIONS_ENABLE", cache=False)),
-                "warnings": plugin.integration_warnings(),
+                "warnings": warnings,
+                "failing_destinations": failing,
                 "inventree_slack": {
                     **(slack := inventree_slack()).as_dict(),
                     "warning": slack.warning if slack.active else None,

@@ -38,8 +38,10 @@ class TestSendView(NotifyPlusView):
         from ..outbox.destinations import SettingsDirectory
 
         plugin = self.plugin
-        if channel not in ("email", "slack", "discord"):
-            return Response({"error": "channel must be email, slack or discord"}, status=400)
+        if channel not in ("email", "slack", "discord", "webhook"):
+            return Response(
+                {"error": "channel must be email, slack, discord or webhook"}, status=400
+            )
         name = str(request.data.get("destination", "default"))
         key = f"email:user:{request.user.pk}" if channel == "email" else f"{channel}:{name}"
         destination = SettingsDirectory(plugin.routing_config()).resolve(key)

@@ -1,10 +1,10 @@
 """The endpoints under /plugin/notify-plus/ (what the plugin's ``setup_urls`` returns).
 
 Staff: ``deliveries/``, ``deliveries/<id>/resend/``, ``health/`` (``admin_api``);
-``test/<channel>/``, ``preview/``, ``routes/``, ``pick/`` (``admin_setup_api``). Each signed-in
-user, for their own: ``locations/``, ``here/``, ``mine/`` (``user_api``); ``explain/``
-(``explain_api``: staff about anyone, a user about themselves). Permissions:
-``permissions``; a Notify Plus that is not active or not loaded answers 503 with the reason
+``test/<channel>/``, ``preview/``, ``routes/``, ``pick/`` (``admin_setup_api``);
+``admin/webhook-secret/`` (``webhook_api``). Each signed-in user, for their own: ``locations/``,
+``here/``, ``mine/`` (``user_api``); ``explain/`` (``explain_api``: staff about anyone, a user
+about themselves). Permissions: ``permissions``; a Notify Plus that is not active or not loaded answers 503 with the reason
 (``plugin_view``).
 """
 
@@ -16,6 +16,7 @@ from .admin_api import DeliveryLogView, HealthView, ResendView
 from .admin_setup_api import PickView, PreviewView, RoutesView, TestSendView
 from .explain_api import ExplainView
 from .user_api import HereView, LocationSubscriptionView, MineView
+from .webhook_api import WebhookSecretView
 
 urlpatterns = [
     path("locations/", LocationSubscriptionView.as_view(), name="locations"),
@@ -29,4 +30,5 @@ urlpatterns = [
     path("here/", HereView.as_view(), name="here"),
     path("mine/", MineView.as_view(), name="mine"),
     path("explain/", ExplainView.as_view(), name="explain"),
+    path("admin/webhook-secret/", WebhookSecretView.as_view(), name="webhook-secret"),
 ]
