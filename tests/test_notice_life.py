@@ -230,3 +230,18 @@ def test_an_edit_is_not_folded_into_a_digest_of_new_notices(setup):
     assert discord.message(1).payload["embeds"][0]["title"].startswith("2 notifications")
     assert (discord.message(0).edits, discord.message(1).edits) == (1, 0)
     assert "Resolved" in discord.message(0).payload["embeds"][0]["description"]
+
+
+def test_the_edit_does_not_wait_for_the_grouping_window(discord, channels):
+    """At the default minute of grouping: the next digest waits, the edit goes at once."""
+    directory = make_directory(Destination("discord", KEY, discord.url, "discord 'default'"))
+    dispatcher = Dispatcher(directory, channels, policy=FAST, group_interval=timedelta(seconds=60))
+    announce(firing("M3 screw", 1))
+    dispatcher.drain(budget_seconds=5, wait=False)
+    announce(firing("Bolt", 2))
+    follow_up(resolution("M3 screw", 1), "update")
+    dispatcher.drain(budget_seconds=5, wait=False)
+
+    assert len(discord.accepted) == 1  # the bolt waits out the minute
+    assert discord.message(0).edits == 1
+    assert Delivery.objects.get(title="Low stock: Bolt").status == Status.PENDING

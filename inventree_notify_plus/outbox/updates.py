@@ -162,6 +162,17 @@ def resolutions(notices: Sequence[Notice]) -> tuple[dict[str, Notice], dict[str,
     return resolved, at
 
 
+def ready(rows: Sequence[Delivery]) -> list[Delivery]:
+    """The follow-ups among ``rows`` whose original is no longer on its way (in order)."""
+    follow_ups = [r for r in rows if r.kind != Kind.NOTICE]
+    waiting = set(
+        Delivery.objects.filter(
+            pk__in=[r.reply_to_id for r in follow_ups if r.reply_to_id], status__in=ON_ITS_WAY
+        ).values_list("pk", flat=True)
+    )
+    return [r for r in follow_ups if r.reply_to_id not in waiting]
+
+
 def wait_for_original(row: Delivery, token: str, original: Delivery, now: datetime) -> bool:
     """Put a follow-up back until its original is sent; False if the claim was lost meanwhile.
 
