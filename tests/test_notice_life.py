@@ -11,7 +11,13 @@ from datetime import timedelta
 
 import pytest
 
-from inventree_notify_plus.channels.base import Destination
+from inventree_notify_plus.channels.base import (
+    Channel,
+    Destination,
+    RateLimit,
+    SendResult,
+    SentMessage,
+)
 from inventree_notify_plus.channels.discord import RESOLVED_COLOUR
 from inventree_notify_plus.devtools.standins import Answer
 from inventree_notify_plus.models import Delivery
@@ -245,3 +251,60 @@ def test_the_edit_does_not_wait_for_the_grouping_window(discord, channels):
     assert len(discord.accepted) == 1  # the bolt waits out the minute
     assert discord.message(0).edits == 1
     assert Delivery.objects.get(title="Low stock: Bolt").status == Status.PENDING
+
+
+class Threading(Channel):
+    """A channel that threads replies (as Slack app mode will): records what it was given."""
+
+    kind = "threading"
+    threads = True
+    rate_limit = RateLimit(burst=1000, per_second=1000.0)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[list[str]] = []
+        self.replies: list[tuple[SentMessage, list[str], list[str]]] = []
+
+    def render(self, destination, notices, mentions=()):
+        return [n.title for n in notices]
+
+    def send(self, destination, notices, mentions=()):
+        self.sent.append([n.uid for n in notices])
+        return SendResult.sent(external_id=f"ts-{len(self.sent)}")
+
+    def reply(self, destination, original, notices, mentions=()):
+        self.replies.append((original, [n.title for n in notices], list(mentions)))
+        return SendResult.sent(external_id="reply-1")
+
+
+def test_a_reply_threads_under_the_message_with_its_mentions(monkeypatch):
+    """The path reminders use: a reply row, given the original message and whom it pinged."""
+    from inventree_notify_plus import channels as channel_registry
+
+    monkeypatch.setitem(channel_registry.CHANNELS, "threading", Threading)
+    threading = Threading()
+    directory = make_directory(Destination("threading", "threading:ops", "x", "ops"))
+    dispatcher = Dispatcher(directory, {"threading": threading}, policy=FAST)
+    plan = PlannedDelivery("threading", "threading:ops", "ops", mentions=("U1",))
+    enqueue(firing("M3 screw", 1), [plan])
+    dispatcher.drain(budget_seconds=5)
+    reminder = replace(
+        firing("M3 screw", 1), uid="reminder-1", title="Still low: M3 screw", state="reminder"
+    )
+
+    assert follow_up(reminder, "update") == 0  # it cannot edit
+    assert follow_up(reminder, "reply") == 1
+    dispatcher.drain(budget_seconds=5)
+
+    assert len(threading.sent) == 1
+    (original, titles, mentions) = threading.replies[0]
+    assert original.external_id == "ts-1"
+    assert [n.title for n in original.notices] == ["Low stock: M3 screw"]
+    assert original.resolved == {}
+    assert (titles, mentions) == (["Still low: M3 screw"], ["U1"])
+    row = Delivery.objects.get(kind=Kind.REPLY)
+    assert (row.status, row.external_id, row.reply_to.external_id) == (
+        Status.SENT,
+        "reply-1",
+        "ts-1",
+    )
