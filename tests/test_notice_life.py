@@ -308,3 +308,27 @@ def test_a_reply_threads_under_the_message_with_its_mentions(monkeypatch):
         "reply-1",
         "ts-1",
     )
+
+
+def test_the_discord_stand_in_speaks_the_message_protocol(discord):
+    """?wait=true answers the message with its id; without, 204; PATCH edits, 404 if unknown."""
+    import requests
+
+    quiet = requests.post(discord.url, json={"content": "a"}, timeout=5)
+    waited = requests.post(discord.url, params={"wait": "true"}, json={"content": "b"}, timeout=5)
+    assert quiet.status_code == 204 and not quiet.content
+    assert waited.status_code == 200 and waited.json()["content"] == "b"
+    message_id = waited.json()["id"]
+    edited = requests.patch(
+        f"{discord.url}/messages/{message_id}", json={"content": "c"}, timeout=5
+    )
+    unknown = requests.patch(f"{discord.url}/messages/1", json={"content": "d"}, timeout=5)
+    assert edited.status_code == 200 and edited.json() == {
+        "content": "c",
+        "id": message_id,
+        "type": 0,
+    }
+    assert unknown.status_code == 404 and unknown.json()["code"] == 10008
+    assert discord.messages[message_id].payload == {"content": "c"}
+    assert discord.messages[message_id].history == [{"content": "b"}]
+    assert len(discord.accepted) == 2 and discord.edited == [(message_id, {"content": "c"})]
