@@ -81,6 +81,12 @@ class DiscordMessageResolvedInPlace(InvenTreeTestCase):
         self.assertEqual(update.category, "notify_plus.low_stock_recovered")
         # at the defaults no recovery notice is sent anywhere; only the edit was queued
         self.assertFalse(Delivery.objects.filter(kind="notice", category=update.category).exists())
+        # the delivery log lists the edit as a row of its own, the webhook still masked
+        self.client.force_login(User.objects.create_superuser("boss", "boss@example.com", "x"))
+        log = self.client.get("/plugin/notify-plus/deliveries/").json()["results"]
+        edits = [r for r in log if r["kind"] == "update"]
+        self.assertEqual([(r["channel"], r["status"]) for r in edits], [("discord", "sent")])
+        self.assertNotIn("SeCrEtToKeN", str(log))
 
     def test_with_recovery_notices_on_the_edit_and_the_recovery_message_both_arrive(self):
         self.plugin.set_setting("NOTIFICATIONS_RECOVERY", True)
