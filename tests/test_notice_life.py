@@ -332,3 +332,22 @@ def test_the_discord_stand_in_speaks_the_message_protocol(discord):
     assert discord.messages[message_id].payload == {"content": "c"}
     assert discord.messages[message_id].history == [{"content": "b"}]
     assert len(discord.accepted) == 2 and discord.edited == [(message_id, {"content": "c"})]
+
+
+def test_an_id_the_service_reused_mixes_no_other_message_into_the_edit(setup):
+    """Two messages with one id (a restarted stand-in): the edit shows only what it carried."""
+    discord, dispatcher = setup
+    announce(firing("Bolt", 1))
+    dispatcher.drain(budget_seconds=10)
+    announce(firing("Nut", 2))
+    dispatcher.drain(budget_seconds=10)
+    first = discord.message(0)
+    Delivery.objects.filter(kind=Kind.NOTICE).update(external_id=first.id)
+
+    follow_up(resolution("Bolt", 1), "update")
+    dispatcher.drain(budget_seconds=10)
+
+    embeds = first.payload["embeds"]
+    assert [e["title"] for e in embeds] == ["Low stock: Bolt"]
+    assert "available now 15 pcs" in embeds[0]["description"]
+    assert discord.message(1).edits == 0

@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
+DISCORD_EPOCH_MS = 1_420_070_400_000  # 2015-01-01, where Discord's snowflake ids count from
 
 
 def free_port() -> int:
@@ -189,8 +190,10 @@ class WebhookStandIn:
             self.accepted_at.append(time.monotonic())
             if self.kind == "slack":
                 return Answer(200, "ok")
-            # Snowflake-like ids, unique per stand-in.
-            message_id = str(1_300_000_000_000_000_000 + len(self.accepted))
+            # Snowflake-like ids (milliseconds since Discord's epoch, then a counter): unique
+            # across stand-ins and restarts, as Discord's are.
+            millis = int(time.time() * 1000) - DISCORD_EPOCH_MS
+            message_id = str((millis << 22) | (len(self.accepted) & 0x3FFFFF))
             self.messages[message_id] = PostedMessage(message_id, payload)
         if not wait:
             return Answer(204, "")

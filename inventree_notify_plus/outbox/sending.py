@@ -160,7 +160,7 @@ class MessageSending:
             self._settle([row], token, Status.SKIPPED, f"the original message was not sent {why}")
             report.skipped += 1
             return
-        rows = updates.carried(row, external_id) or [original]  # each with its notice loaded
+        rows = updates.carried(original, external_id) or [original]  # notices loaded
         notices = tuple(self._notice(r) for r in rows)
         resolved, resolved_at = updates.resolutions(notices)
         sent = SentMessage(external_id, notices, resolved, resolved_at)

@@ -122,18 +122,21 @@ def _row(
     )
 
 
-def carried(row: Delivery, external_id: str) -> list[Delivery]:
-    """The rows the original message carried: one notice, or each notice of a digest, in order."""
-    return list(
-        Delivery.objects.filter(
-            destination=row.destination,
-            kind=Kind.NOTICE,
-            external_id=external_id,
-            status=Status.SENT,
-        )
-        .select_related("notice_record")
-        .order_by("id")
+def carried(original: Delivery, external_id: str) -> list[Delivery]:
+    """The rows the original message carried: one notice, or each notice of a digest, in order.
+
+    Rows sent together share the claim's ``message_id`` and the service's id; both must match,
+    so a service that reuses ids (a restarted stand-in, another webhook) mixes in nothing.
+    """
+    rows = Delivery.objects.filter(
+        destination=original.destination,
+        kind=Kind.NOTICE,
+        external_id=external_id,
+        status=Status.SENT,
     )
+    if original.message_id:
+        rows = rows.filter(message_id=original.message_id)
+    return list(rows.select_related("notice_record").order_by("id"))
 
 
 def resolutions(notices: Sequence[Notice]) -> tuple[dict[str, Notice], dict[str, datetime]]:
