@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -167,12 +168,14 @@ class SentMessage:
     ``external_id``: the service's id of it (Discord message id, Slack ``ts``, email
     ``Message-ID``). ``notices``: what it carried (one notice, or each notice of a digest), in
     order. ``resolved``: for each of those that has since ended, by the firing notice's uid, the
-    notice that resolved it (so an edit of a digest marks each resolved line).
+    notice that resolved it (so an edit of a digest marks each resolved line). ``resolved_at``:
+    when each of those resolutions was recorded, by the same uid (for a 'Resolved <time>' line).
     """
 
     external_id: str
     notices: tuple[Notice, ...]
     resolved: dict[str, Notice] = field(default_factory=dict)
+    resolved_at: dict[str, datetime] = field(default_factory=dict)
 
 
 def digest_headline(notices: Sequence[Notice]) -> str:

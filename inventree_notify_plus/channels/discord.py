@@ -2,13 +2,21 @@
 
 Mentions ping only users who opted in: ``allowed_mentions`` lists exactly their ids and
 parses nothing else, so ``@everyone`` in a part name is inert even before escaping.
+
+Messages are posted with ``?wait=true``: Discord answers the message object, whose ``id`` is kept
+on the outbox rows (``SendResult.external_id``). When a notice's condition ends, ``update`` edits
+that message in place (``PATCH /webhooks/{id}/{token}/messages/{message_id}``): green, a
+"Resolved" line with the time and the new level, the original facts kept; a digest is re-rendered
+with each resolved line marked. The edit posts nothing new and pings nobody.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import requests
 from discord_webhook import DiscordEmbed, DiscordWebhook
@@ -19,8 +27,10 @@ from ..redaction import scrub
 from .base import (
     Channel,
     Destination,
+    Outcome,
     RateLimit,
     SendResult,
+    SentMessage,
     category_label,
     compact_facts,
     compact_line,
@@ -41,6 +51,7 @@ MAX_MESSAGE_CHARS = 6000
 DIGEST_SUBLINES = 10
 
 COLOURS = {Severity.INFO: 0x3498DB, Severity.WARNING: 0xF1C40F, Severity.CRITICAL: 0xE74C3C}
+RESOLVED_COLOUR = 0x2ECC71  # green: the condition a message announced has ended
 
 
 class DiscordChannel(Channel):
@@ -73,11 +84,17 @@ class DiscordChannel(Channel):
             webhook.add_embed(embed)
         return webhook
 
-    def _embed(self, notice: Notice) -> DiscordEmbed:
+    def _embed(
+        self, notice: Notice, resolution: Notice | None = None, at: datetime | None = None
+    ) -> DiscordEmbed:
+        description = discord_text(notice.summary)
+        if resolution is not None:
+            struck = f"~~{description}~~" if description else ""
+            description = f"**✅ {resolved_text(resolution, at)}**\n{struck}".strip()
         embed = DiscordEmbed(
             title=truncate(discord_text(notice.title), MAX_TITLE),
-            description=truncate(discord_text(notice.summary), MAX_DESCRIPTION),
-            color=COLOURS[notice.severity],
+            description=truncate(description, MAX_DESCRIPTION),
+            color=RESOLVED_COLOUR if resolution is not None else COLOURS[notice.severity],
         )
         if notice.link:
             embed.set_url(notice.link)
@@ -106,10 +123,27 @@ class DiscordChannel(Channel):
         """How many notices fit one message (4096 per description, 6000 per message)."""
         return max(1, self._digest(notices)[1])
 
-    def _digest(self, notices: Sequence[Notice]) -> tuple[list[DiscordEmbed], int]:
-        """Each notice a line '• [title](link)', in as many embeds as the 6000 characters allow."""
-        worst = max((n.severity for n in notices), key=list(Severity).index)
-        headline = truncate(discord_text(digest_headline(notices)), MAX_TITLE)
+    def _digest(
+        self,
+        notices: Sequence[Notice],
+        resolved: Mapping[str, Notice] | None = None,
+        resolved_at: Mapping[str, datetime] | None = None,
+    ) -> tuple[list[DiscordEmbed], int]:
+        """Each notice a line '• [title](link)', in as many embeds as the 6000 characters allow.
+
+        ``resolved`` (firing uid -> its resolution): those lines are struck through and marked
+        '✅ Resolved …'; the embed turns green once every line is resolved.
+        """
+        resolved = resolved or {}
+        resolved_at = resolved_at or {}
+        firing = [n for n in notices if n.uid not in resolved]
+        worst = max((n.severity for n in firing or notices), key=list(Severity).index)
+        colour = COLOURS[worst] if firing else RESOLVED_COLOUR
+        headline = digest_headline(notices)
+        done = len(notices) - len(firing)
+        if resolved and done:
+            headline += " · all resolved" if not firing else f" · {done} resolved"
+        headline = truncate(discord_text(headline), MAX_TITLE)
         footer = truncate(self.context.instance_name, MAX_FOOTER)
         budget = MAX_MESSAGE_CHARS - len(headline) - len(footer) - 200
         descriptions: list[list[str]] = [[]]
@@ -117,7 +151,12 @@ class DiscordChannel(Channel):
         shown = 0
         for notice in notices:
             title = discord_text(truncate(notice.title, 120))
-            line = f"• [{title}]({notice.link})" if notice.link else f"• {title}"
+            line = f"[{title}]({notice.link})" if notice.link else title
+            resolution = resolved.get(notice.uid)
+            if resolution is not None:
+                when = resolved_at.get(notice.uid)
+                line = f"~~{line}~~ — ✅ {resolved_text(resolution, when)}"
+            line = f"• {line}"
             for item in notice.lines[:DIGEST_SUBLINES]:
                 line += f"\n  ◦ {discord_text(truncate(compact_line(item), 120))}"
             if len(notice.lines) > DIGEST_SUBLINES:
@@ -139,7 +178,7 @@ class DiscordChannel(Channel):
             descriptions[-1].append(f"{more}: [see all in InvenTree]({url})" if url else more)
         embeds = []
         for index, lines in enumerate(descriptions):
-            embed = DiscordEmbed(description="\n".join(lines), color=COLOURS[worst])
+            embed = DiscordEmbed(description="\n".join(lines), color=colour)
             if index == 0:
                 embed.set_title(headline)
             if index == len(descriptions) - 1:
@@ -158,17 +197,97 @@ class DiscordChannel(Channel):
             return SendResult.retry(scrub(f"{type(exc).__name__}: {exc}", destination.address))
         return classify_discord_response(response.status_code, response.text, response.headers)
 
+    # -- a notice's life: edit the message in place -------------------------------------------
+
+    edits = True
+
+    def update(
+        self, destination: Destination, original: SentMessage, notices: Sequence[Notice]
+    ) -> SendResult:
+        """Edit ``original`` to show which of its notices have ended (PATCH, nothing new posted).
+
+        ``notices``: the resolutions this update is for; ``original.resolved`` may name more
+        (a digest whose other parts recovered earlier): every resolved line is marked.
+        """
+        if not original.external_id:
+            return SendResult.permanent("no Discord message id to edit")
+        webhook = self._edit_webhook(destination, original, notices)
+        try:
+            response = webhook.edit()
+        except requests.RequestException as exc:
+            return SendResult.retry(scrub(f"{type(exc).__name__}: {exc}", destination.address))
+        result = classify_discord_response(response.status_code, response.text, response.headers)
+        if result.outcome == Outcome.SENT:
+            return SendResult.sent("edited", result.status, original.external_id)
+        return result
+
+    def render_update(
+        self, destination: Destination, original: SentMessage, notices: Sequence[Notice] = ()
+    ) -> dict[str, Any]:
+        """The JSON body of the edit (what the message will show)."""
+        return self._edit_webhook(destination, original, notices).json
+
+    def _edit_webhook(
+        self, destination: Destination, original: SentMessage, notices: Sequence[Notice]
+    ) -> DiscordWebhook:
+        resolved = dict(original.resolved)
+        by_episode = {n.episode: n for n in notices if n.episode}
+        for firing in original.notices:
+            if firing.uid not in resolved and firing.episode in by_episode:
+                resolved[firing.uid] = by_episode[firing.episode]
+        at = original.resolved_at
+        # The message's URL without query; a thread the webhook posts into stays its target.
+        parts = urlsplit(destination.address)
+        thread = parse_qs(parts.query).get("thread_id", [None])[0]
+        webhook = DiscordWebhook(
+            url=urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", "")),
+            thread_id=thread,
+            allowed_mentions={"parse": []},
+            timeout=self.timeout,
+            rate_limit_retry=False,
+            wait=False,
+        )
+        webhook.id = original.external_id
+        if len(original.notices) == 1:
+            firing = original.notices[0]
+            embeds = [self._embed(firing, resolved.get(firing.uid), at.get(firing.uid))]
+        else:
+            embeds = self._digest(original.notices, resolved, at)[0]
+        for embed in embeds:
+            webhook.add_embed(embed)
+        return webhook
+
+
+def resolved_text(resolution: Notice, at: datetime | None = None) -> str:
+    """'Resolved <time> — available now 15 pcs' from the resolution notice's facts.
+
+    The time is Discord's timestamp markup (each reader sees it in their own time zone); without
+    an 'Available' fact the resolution's summary says what changed.
+    """
+    text = "Resolved"
+    if at is not None:
+        text += f" <t:{int(at.timestamp())}:f>"
+    available = next((f.value for f in resolution.facts if f.label == "Available"), "")
+    if available:
+        return f"{text} — available now {discord_text(available)}"
+    if resolution.summary:
+        return f"{text} — {discord_text(truncate(resolution.summary, 200))}"
+    return text
+
 
 def classify_discord_response(status: int, body: str, headers: Any) -> SendResult:
-    """Turn a Discord webhook answer into sent / retry-after / permanent."""
-    if status in (200, 204):
-        return SendResult.sent("ok", status=status)
+    """Turn a Discord webhook answer into sent / retry-after / permanent.
+
+    A 200 (``?wait=true``) carries the message object: its ``id`` becomes ``external_id``.
+    """
     try:
         data = json.loads(body or "{}")
     except ValueError:
         data = {}
     if not isinstance(data, dict):
         data = {}
+    if status in (200, 204):
+        return SendResult.sent("ok", status=status, external_id=str(data.get("id") or ""))
     message = str(data.get("message", body or ""))[:200]
     if status == 429:
         retry_after = data.get("retry_after")

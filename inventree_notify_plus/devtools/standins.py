@@ -4,6 +4,10 @@ They answer like the real services (Slack: ``ok`` / 429 with a ``Retry-After`` h
 error words; Discord: 204 / 429 with ``retry_after`` in JSON), can be scripted to fail
 (next answers, a fraction of requests, timeouts) and can enforce the real rate limits.
 They record what they accepted, so tests assert what arrived, how often, with what text.
+The Discord stand-in speaks the webhook message protocol: ``?wait=true`` answers the message
+object (with its ``id``), without it 204; ``PATCH .../messages/<id>`` edits a stored message (404
+Unknown Message for an id it never gave); ``messages`` holds each message's current body and
+its edit history.
 
 The SMTP stand-in needs ``aiosmtpd`` (the ``demo`` and ``test`` extras); it is imported only when
 one starts, so the plugin and the webhook stand-ins import without it.
@@ -25,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
+DISCORD_EPOCH_MS = 1_420_070_400_000  # 2015-01-01, where Discord's snowflake ids count from
 
 
 def free_port() -> int:
@@ -63,6 +68,20 @@ class _Bucket:
             return (1 - self.tokens) / self.rate
 
 
+@dataclass
+class PostedMessage:
+    """A message the Discord stand-in holds: what it shows now and every earlier version."""
+
+    id: str
+    payload: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def edits(self) -> int:
+        """How many times it was edited."""
+        return len(self.history)
+
+
 class WebhookStandIn:
     """A Slack- or Discord-like webhook endpoint on loopback."""
 
@@ -83,6 +102,8 @@ class WebhookStandIn:
         self.window_limit = window_limit
         self.accepted: list[dict[str, Any]] = []
         self.accepted_at: list[float] = []
+        self.messages: dict[str, PostedMessage] = {}  # Discord: by message id, in posting order
+        self.edited: list[tuple[str, dict[str, Any]]] = []  # Discord: each accepted PATCH
         self.requests = 0
         self.rate_limited = 0
         self.lock = threading.Lock()
@@ -163,13 +184,35 @@ class WebhookStandIn:
             },
         )
 
-    def _accept(self, payload: dict[str, Any]) -> Answer:
+    def _accept(self, payload: dict[str, Any], wait: bool = True) -> Answer:
         with self.lock:
             self.accepted.append(payload)
             self.accepted_at.append(time.monotonic())
-        if self.kind == "slack":
-            return Answer(200, "ok")
-        return Answer(200, {"id": str(len(self.accepted)), "type": 0})
+            if self.kind == "slack":
+                return Answer(200, "ok")
+            # Snowflake-like ids (milliseconds since Discord's epoch, then a counter): unique
+            # across stand-ins and restarts, as Discord's are.
+            millis = int(time.time() * 1000) - DISCORD_EPOCH_MS
+            message_id = str((millis << 22) | (len(self.accepted) & 0x3FFFFF))
+            self.messages[message_id] = PostedMessage(message_id, payload)
+        if not wait:
+            return Answer(204, "")
+        return Answer(200, {**payload, "id": message_id, "type": 0})
+
+    def _edit(self, message_id: str, payload: dict[str, Any]) -> Answer:
+        """Discord's PATCH of a webhook message: fields sent replace the stored ones."""
+        with self.lock:
+            message = self.messages.get(message_id)
+            if message is None:
+                return Answer(404, {"message": "Unknown Message", "code": 10008})
+            message.history.append(message.payload)
+            message.payload = {**message.payload, **payload}
+            self.edited.append((message_id, payload))
+            return Answer(200, {**message.payload, "id": message_id, "type": 0})
+
+    def message(self, index: int = -1) -> PostedMessage:
+        """The ``index``-th message posted (Discord), as it reads now."""
+        return list(self.messages.values())[index]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -179,8 +222,18 @@ class WebhookStandIn:
                 pass
 
             def do_POST(self) -> None:
+                self._handle(edit=False)
+
+            def do_PATCH(self) -> None:
+                self._handle(edit=True)
+
+            def _handle(self, edit: bool) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                path, _, query = self.path.partition("?")
+                if edit and (standin.kind != "discord" or "/messages/" not in path):
+                    self.send_error(405)
+                    return
                 answer = standin._decide()
                 if answer and answer.action == "close":
                     self.close_connection = True
@@ -189,7 +242,12 @@ class WebhookStandIn:
                 if answer and answer.action == "timeout":
                     time.sleep(answer.delay)
                 if answer is None or (answer.action == "timeout" and answer.status == 200):
-                    answer = standin._accept(json.loads(raw or b"{}"))
+                    payload = json.loads(raw or b"{}")
+                    if edit:
+                        answer = standin._edit(path.rsplit("/", 1)[-1], payload)
+                    else:
+                        wait = "wait=true" in query.lower()
+                        answer = standin._accept(payload, wait)
                 body = answer.body
                 data = (json.dumps(body) if isinstance(body, dict) else str(body or "")).encode()
                 self.send_response(answer.status)

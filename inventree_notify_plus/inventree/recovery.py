@@ -18,6 +18,7 @@ from django.db import transaction
 from ..notice_categories import RECOVERED
 from ..outbox import store
 from ..outbox.clock import database_now
+from ..outbox.updates import follow_up
 from ..routing.plan import plan
 from . import consent, episodes, notices
 from .recipients import recipients_for
@@ -78,9 +79,11 @@ def check_recovery(plugin: Any, event: str = "", kwargs: dict | None = None) -> 
 
 
 def announce_recovery(plugin: Any, part: Any, key: str) -> None:
-    """End the condition; announce it if the admin turned recovery notices on.
+    """End the condition: edit its messages to 'resolved'; announce it if the admin wants.
 
-    Not announced while a switch stops low-stock notices (the master switch included).
+    The edits (``outbox.updates.follow_up``) need no new message and happen unless the master
+    switch is off. A separate recovery notice only with ``NOTIFICATIONS_RECOVERY``, and not
+    while a switch stops low-stock notices.
     """
     from InvenTree.helpers_model import construct_absolute_url
     from users.permissions import check_user_permission
@@ -91,17 +94,20 @@ def announce_recovery(plugin: Any, part: Any, key: str) -> None:
     with transaction.atomic():
         if not episodes.end(key):
             return
-        if not settings["NOTIFICATIONS_RECOVERY"]:
-            return
-        if consent.switched_off(RECOVERED, settings):
+        if not settings["NOTIFICATIONS_ENABLE"]:
             return
         since = episodes.Condition.objects.get(key=key).since.isoformat()
         notice = notices.low_stock_notice(
             part, construct_absolute_url(part.get_absolute_url()), episode=since, recovered=True
         )
-        users = [u for u in part_subscribers(part) if check_user_permission(u, part, "view")]
         now = database_now()  # the outbox's clock, for the due times as for the rows
-        planned = plan(notice, recipients_for(plugin, users), plugin.routing_config(settings), now)
-        created = store.enqueue(notice, planned, now)
+        # follow-up: the messages that announced the episode are edited to 'resolved' in place
+        # (Discord), whether or not a separate recovery notice is wanted.
+        created = follow_up(notice, "update", now)
+        if settings["NOTIFICATIONS_RECOVERY"] and not consent.switched_off(RECOVERED, settings):
+            users = [u for u in part_subscribers(part) if check_user_permission(u, part, "view")]
+            routes = plugin.routing_config(settings)
+            planned = plan(notice, recipients_for(plugin, users), routes, now)
+            created += store.enqueue(notice, planned, now)
     if created:
         transaction.on_commit(request_drain)

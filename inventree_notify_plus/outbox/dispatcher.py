@@ -22,7 +22,7 @@ from django.db.models import Min
 from ..channels.base import Channel
 from ..models import Delivery
 from ..notice import Notice
-from . import claims
+from . import claims, updates
 from .batches import EmailBatches
 from .claims import WAITER, WAITER_HOLD, NamedLease
 from .clock import DatabaseClock
@@ -241,6 +241,7 @@ class Dispatcher(EmailBatches):
                 )
                 report.failed += len(rows)
                 return None
+            candidates = rows
             groupable = [r for r in rows if r.groupable]
             rows = groupable or rows[:1]
             backlog = False
@@ -252,6 +253,13 @@ class Dispatcher(EmailBatches):
             # interval applies once what is waiting fits one message.
             grouping = bool(groupable) and not backlog
             wait, window = pace(destination, channel, now, grouping, self.group_interval)
+            if wait > 0 and grouping:
+                # An edit or reply adds no message to the channel: it need not wait for the
+                # grouping window that holds the next digest.
+                ready = updates.ready(list(candidates))
+                if ready:
+                    rows = ready[:1]
+                    wait, window = pace(destination, channel, now, False, self.group_interval)
             if wait > 0:
                 return wait
             claims.claim(rows, token, now, started=True)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..channels.base import Channel, Destination, Outcome, SendResult, Skip
+from ..channels.base import Channel, Destination, Outcome, SendResult, SentMessage, Skip
 from ..models import Delivery, NoticeRecord
 from ..notice import Notice
-from . import claims
+from . import claims, updates
 from .pacing import Window, close_windows
 from .report import DispatchReport
 from .retry import RetryPolicy, reschedule
@@ -116,6 +116,12 @@ class MessageSending:
             report.skipped += len(live)
             close_windows(window, [message.destination])
             return
+        if any(r.kind != Delivery.Kind.NOTICE for r in live):
+            # An edit or a reply puts no new message in the channel: no grouping window.
+            close_windows(window, [message.destination])
+            for row in live:
+                self._follow_up(channel, message.destination, row, resolved, token, report)
+            return
         notices = [self._notice(r) for r in live]
         mentions = sorted({m for r in live for m in (r.mentions or [])})
         try:
@@ -128,6 +134,50 @@ class MessageSending:
         self._record(message.destination, channel, live, token, result, report)
         if result.outcome != Outcome.SENT:
             close_windows(window, [message.destination])
+
+    def _follow_up(
+        self,
+        channel: Channel,
+        key: str,
+        row: Delivery,
+        destination: Destination,
+        token: str,
+        report: DispatchReport,
+    ) -> None:
+        """Edit (update) or reply under the message ``row`` follows up, and record the answer.
+
+        The original must have been sent: until then the row waits (``updates``); if it never
+        will be, the row is skipped with the original's status. The channel is given what the
+        original carried and, for each of those, its resolution if one is sent or queued.
+        """
+        original = Delivery.objects.filter(pk=row.reply_to_id).first() if row.reply_to_id else None
+        if original is not None and original.status in updates.ON_ITS_WAY:
+            updates.wait_for_original(row, token, original, self.clock())
+            return
+        external_id = row.external_id or (original.external_id if original else "")
+        if original is None or original.status != Status.SENT or not external_id:
+            why = f"({original.status})" if original is not None else "(deleted)"
+            self._settle([row], token, Status.SKIPPED, f"the original message was not sent {why}")
+            report.skipped += 1
+            return
+        rows = updates.carried(original, external_id) or [original]  # notices loaded
+        notices = tuple(self._notice(r) for r in rows)
+        resolved, resolved_at = updates.resolutions(notices)
+        sent = SentMessage(external_id, notices, resolved, resolved_at)
+        notice = self._notice(row)
+        try:
+            if row.kind == Delivery.Kind.UPDATE:
+                result = channel.update(destination, sent, [notice])
+            else:
+                result = channel.reply(destination, sent, [notice], list(row.mentions or []))
+        except Exception as exc:  # a bug must not strand the row in 'sending'
+            logger.exception("Notify Plus: %s channel raised in a follow-up", channel.kind)
+            result = SendResult.retry(f"internal error: {type(exc).__name__}")
+        if row.kind == Delivery.Kind.UPDATE and not result.external_id:
+            result = replace(result, external_id=external_id)  # the message it edited
+        report.messages += 1
+        report.results.append(result)
+        self._record(key, channel, [row], token, result, report)
 
     def _check_exist(self, refs: set[str]) -> None:
         """Find out which of ``refs`` still exist, all at once where the directory can.

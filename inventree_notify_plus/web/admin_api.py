@@ -52,6 +52,7 @@ def _row(d: Any) -> dict[str, Any]:
         "pk": d.pk,
         "id": d.pk,
         "channel": d.channel,
+        "kind": d.kind,  # notice, or a follow-up: update (an edit) / reply (in the thread)
         "destination": d.destination_label,
         "notification": d.title,
         "category": d.category,
