@@ -25,10 +25,12 @@ def sweep(plugin: Any) -> None:
     # Inside the function: the outbox and its models load only when the plugin works (the
     # plugin module imports this one whether or not app integration is on).
     from .. import tasks
+    from .build_shortfall import check as check_builds
     from .recovery import check_recovery
 
     if plugin.outbox_ready():
         check_recovery(plugin)
+        check_builds(plugin)
     tasks.drain()
 
 

@@ -17,4 +17,6 @@ def follow_up(notice: Notice, kind: str, now: datetime | None = None) -> int:
     a message of the episode; returns how many rows are new. Same transaction rules as
     ``store.enqueue``: call it inside the transaction that decided.
     """
-    raise NotImplementedError
+    # LOCAL STAND-IN (life-inventree branch only): no channel edits or threads here yet, so
+    # there is nothing to follow up. The coordinator merges discord-life's real implementation.
+    return 0
