@@ -6,6 +6,10 @@ so it is bounded instead (:func:`episode_bound`): it silences repeats for less t
 own 24-hour repeat, so each of InvenTree's daily low-stock notices is announced, as InvenTree
 itself would. A condition whose part was deleted ends without an announcement (the
 ``part_part.deleted`` event, or the sweep finding the part gone).
+
+What the end of any episode does (this one's and a build order's shortfall, see
+``build_shortfall``) is :func:`resolve`: the announcing messages updated in place where the
+channel can, InvenTree's bell messages marked read (``bell``).
 """
 
 from __future__ import annotations
