@@ -104,3 +104,67 @@ def test_recovery_email_is_threaded_to_the_low_stock_email_and_the_bell_reads(en
     assert recovery["Message-ID"] != first["Message-ID"]
     assert len(mails_to(env, address, name)) == 2  # one announcement, one recovery
     assert admin_bell and all(r["read"] for r in admin_bell)
+
+
+def build_bell(api, reference: str) -> list[dict]:
+    """The 'stock required' messages about build order ``reference`` in the user's inbox."""
+    found = api.get("notifications/", params={"limit": 500})
+    rows = found["results"] if isinstance(found, dict) else found
+    return [
+        r
+        for r in rows
+        if r.get("category") == "build.stock_required" and reference in str(r.get("message", ""))
+    ]
+
+
+def short_build(env, label: str):
+    """A build order for an assembly alice follows, short of 4 x 5 of one component."""
+    from inventree.build import Build
+    from inventree.part import BomItem, PartCategory
+
+    category = PartCategory.create(env.admin, {"name": f"{label} {RUN}"})
+    assembly = make_part(env, category, f"{label} assembly {RUN}", assembly=True, component=False)
+    component = make_part(env, category, f"{label} component {RUN}", minimum_stock=0)
+    BomItem.create(env.admin, {"part": assembly.pk, "sub_part": component.pk, "quantity": 4})
+    star(env.users["alice"], "part", assembly.pk)
+    build = Build.create(env.admin, {"part": assembly.pk, "quantity": 5, "title": label})
+    title = f"Build order {build.reference} lacks parts"
+    # with InvenTree's 'new build order' notice, possibly in one digest: looked for in the body
+    assert wait_for(lambda: env.emails_about(title)[env.addresses["alice"]], seconds=180)
+    assert wait_for(lambda: build_bell(env.users["alice"], build.reference), seconds=60)
+    return build, component, title
+
+
+def test_a_cancelled_build_order_reads_its_shortfall_in_the_bell(env):
+    build, _, title = short_build(env, "Cancelled")
+    env.admin.post(f"build/{build.pk}/cancel/", {})  # InvenTree's build.cancelled event
+    rows = wait_for(
+        lambda: (
+            (r := build_bell(env.users["alice"], build.reference))
+            and all(x["read"] for x in r)
+            and r
+        ),
+        seconds=120,
+    )
+    print(f"\ncancelled {build.reference}: alice's bell {[(r['name'], r['read']) for r in rows]}")
+    assert rows and all(r["read"] for r in rows)
+    assert env.emails_about(title)[env.addresses["alice"]] == 1  # announced once
+
+
+def test_stock_covering_a_build_order_reads_its_shortfall_in_the_bell(env):
+    from inventree.stock import StockItem
+
+    build, component, title = short_build(env, "Covered")
+    StockItem.create(env.admin, {"part": component.pk, "quantity": 5})  # 20 needed: still short
+    StockItem.create(env.admin, {"part": component.pk, "quantity": 15})  # now covered
+    rows = wait_for(
+        lambda: (
+            (r := build_bell(env.users["alice"], build.reference))
+            and all(x["read"] for x in r)
+            and r
+        ),
+        seconds=120,
+    )
+    print(f"\ncovered {build.reference}: alice's bell {[(r['name'], r['read']) for r in rows]}")
+    assert rows and all(r["read"] for r in rows)
+    assert env.emails_about(title)[env.addresses["alice"]] == 1
