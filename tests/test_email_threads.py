@@ -6,12 +6,14 @@ it), each person's recovery threaded to the email *they* got, and a digest threa
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from inventree_notify_plus.channels.base import Destination, Outcome
+from inventree_notify_plus.channels.email_threading import domain_of
 from inventree_notify_plus.models import Delivery
 from inventree_notify_plus.notice import stable_uid
 from inventree_notify_plus.outbox.dispatcher import Dispatcher
@@ -108,3 +110,9 @@ def test_a_digest_threads_with_nothing(smtp, channels):
     assert digest["Subject"].startswith("[Workshop] 2 notifications")
     assert digest["In-Reply-To"] is None and digest["References"] is None
     assert digest["Message-ID"] == result.external_id
+
+
+def test_message_id_domain_is_the_sites_host_and_never_header_text():
+    assert domain_of("http://inventree.example.com:8000/web/") == "inventree.example.com"
+    for odd in ("", "not a url", "http://bad host\r\nBcc: x@example.com/"):
+        assert re.fullmatch(r"[A-Za-z0-9.-]+", domain_of(odd))
