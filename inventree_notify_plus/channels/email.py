@@ -20,6 +20,7 @@ from django.template import Context, Engine
 
 from ..notice import Notice, Severity
 from ..redaction import mask_email
+from . import email_threading
 from .base import (
     Channel,
     Destination,
@@ -115,14 +116,22 @@ class EmailChannel(Channel):
     def send(
         self, destination: Destination, notices: Sequence[Notice], mentions: Sequence[str] = ()
     ) -> SendResult:
-        """Send one message to one address through InvenTree's mail connection."""
+        """Send one message to one address through InvenTree's mail connection.
+
+        Its Message-ID is stable (``email_threading``) and answered as the external id; a
+        recovery or reminder is threaded under the email that announced its episode.
+        """
         message = self.render(destination, notices)
+        msgid = email_threading.message_id(
+            destination.key, notices, email_threading.domain_of(self.context.site_url)
+        )
         mail = EmailMultiAlternatives(
             subject=message["subject"],
             body=message["text"],
             from_email=getattr(settings, "DEFAULT_FROM_EMAIL", None) or None,
             to=[destination.address],
             connection=self._connection(),
+            headers={"Message-ID": msgid, **self.thread_headers(destination, notices)},
         )
         mail.attach_alternative(message["html"], "text/html")
         try:
@@ -133,7 +142,15 @@ class EmailChannel(Channel):
             return classify_smtp_error(exc, destination.address)
         if not sent:
             return SendResult.retry("the mail backend sent nothing (is email configured?)")
-        return SendResult.sent(f"accepted for {mask_email(destination.address)}")
+        return SendResult.sent(f"accepted for {mask_email(destination.address)}", external_id=msgid)
+
+    def thread_headers(self, destination: Destination, notices: Sequence[Notice]) -> dict[str, str]:
+        """In-Reply-To/References of a message continuing an episode, else none (a digest)."""
+        episode = email_threading.episode_of(notices)
+        if not episode:
+            return {}
+        original = email_threading.original_message_id(destination.key, episode, notices[0].uid)
+        return email_threading.thread_headers(original)
 
     def _connection(self) -> Any:
         """The batch's open connection (opened on first use), or a connection for one mail."""

@@ -1,6 +1,8 @@
 """InvenTree events Notify Plus listens to (InvenTree edge; needs event integration).
 
 - stock and part changes may end a low-stock condition, a deleted part ends it (``recovery``);
+- stock changes, allocations and the build's own events (completed, cancelled, saved, deleted)
+  may end a build order's shortfall episode (``build_shortfall``);
 - a new build order is checked for short parts at once, as InvenTree's documentation says
   (InvenTree 1.5 itself checks only when the build is issued; the notice's identity is the
   build order, so issuing it later does not announce the same shortfall again). Not while
@@ -20,8 +22,12 @@ RECEIVED = "purchaseorderitem.received"
 
 def wanted(event: str) -> bool:
     """The events :func:`handle` acts on."""
-    return event in (BUILD_CREATED, RECEIVED) or event.startswith(
-        ("stock_stockitem.", "part_part.saved", "part_part.deleted")
+    from .build_shortfall import wanted as build_wanted
+
+    return (
+        event in (BUILD_CREATED, RECEIVED)
+        or build_wanted(event)
+        or event.startswith(("stock_stockitem.", "part_part.saved", "part_part.deleted"))
     )
 
 
@@ -38,9 +44,13 @@ def handle(plugin: Any, event: str, kwargs: dict) -> None:
 
         check_received(plugin, kwargs)
         return
+    from . import build_shortfall
     from .recovery import check_recovery
 
-    check_recovery(plugin, event, kwargs)
+    if not build_shortfall.wanted(event):
+        check_recovery(plugin, event, kwargs)
+    if not event.startswith("part_part."):
+        build_shortfall.check(plugin, event, kwargs)
 
 
 def check_new_build(build_id: Any) -> None:

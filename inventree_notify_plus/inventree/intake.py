@@ -20,12 +20,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from ..notice_categories import LOW_STOCK
+from ..notice_categories import BUILD_SHORTFALL, LOW_STOCK
 from ..outbox import store
 from ..outbox.clock import database_now
 from ..routing.config import RoutingConfig
 from ..routing.plan import plan
-from . import consent, episodes, notices, on_order
+from . import build_shortfall, consent, episodes, notices, on_order
 from .notices import category_name
 from .recipients import recipients_for
 from .recovery import episode_bound
@@ -82,6 +82,15 @@ def accept(plugin: Any, target: Any, category: Any, users: list, context: dict) 
             if not new:
                 logger.info(
                     "Notify Plus: part %s still low since %s, not repeated", part.pk, episode
+                )
+                return Intake(delivered=True, owns_email=config.email_enabled)
+        build = context.get("build")
+        if name == BUILD_SHORTFALL and build is not None:
+            # Repeats while the shortfall lasts are not announced (see ``build_shortfall``).
+            episode, new = build_shortfall.begin(build, list(context.get("lines") or []), now)
+            if not new:
+                logger.info(
+                    "Notify Plus: build %s still short since %s, not repeated", build.pk, episode
                 )
                 return Intake(delivered=True, owns_email=config.email_enabled)
         notice = notices.notice_from_notification(target, category, context, episode)

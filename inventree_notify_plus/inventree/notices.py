@@ -162,8 +162,13 @@ def low_stock_notice(part: Any, link: str, episode: str = "", recovered: bool = 
     )
 
 
-def build_shortfall_notice(build: Any, lines: list[dict[str, Any]], link: str) -> Notice:
-    """A new build order whose BOM lines are short: the reference and each short line."""
+def build_shortfall_notice(
+    build: Any, lines: list[dict[str, Any]], link: str, episode: str = ""
+) -> Notice:
+    """A new build order whose BOM lines are short: the reference and each short line.
+
+    ``episode``: when its shortfall episode began (``build_shortfall:build:<pk>@<since>``).
+    """
     part = build.part
     path, category_ids = _category_path(part)
     short = tuple(_short_line(line) for line in lines)
@@ -176,7 +181,7 @@ def build_shortfall_notice(build: Any, lines: list[dict[str, Any]], link: str) -
     if path:
         facts.append(Fact("Category", path))
     return Notice(
-        uid=stable_uid(BUILD_SHORTFALL, object_ref(build)),
+        uid=stable_uid(BUILD_SHORTFALL, object_ref(build), *([episode] if episode else [])),
         category=BUILD_SHORTFALL,
         title=f"Build order {build.reference} lacks parts",
         summary=f"{len(short)} line(s) of {build.reference} ({_part_label(part)} x {_qty(build.quantity)}) are short of stock.",
@@ -187,6 +192,7 @@ def build_shortfall_notice(build: Any, lines: list[dict[str, Any]], link: str) -
         line_heading="Part",
         object_ref=object_ref(build),
         scope={"part_category_path": category_ids, "part": part.pk},
+        episode=f"build_shortfall:build:{build.pk}@{episode}" if episode else "",
     )
 
 
@@ -375,7 +381,8 @@ def notice_from_notification(
     if name == LOW_STOCK and context.get("part") is not None:
         return low_stock_notice(context["part"], link, episode)
     if name == BUILD_SHORTFALL and context.get("build") is not None:
-        return build_shortfall_notice(context["build"], list(context.get("lines") or []), link)
+        lines = list(context.get("lines") or [])
+        return build_shortfall_notice(context["build"], lines, link, episode)
     if name == STALE_STOCK and context.get("stale_items"):
         return stale_stock_notice(target, context)
     order = _order_of(context)

@@ -6,21 +6,25 @@ so it is bounded instead (:func:`episode_bound`): it silences repeats for less t
 own 24-hour repeat, so each of InvenTree's daily low-stock notices is announced, as InvenTree
 itself would. A condition whose part was deleted ends without an announcement (the
 ``part_part.deleted`` event, or the sweep finding the part gone).
+
+What the end of any episode does (this one's and a build order's shortfall, see
+``build_shortfall``) is :func:`resolve`: the announcing messages updated in place where the
+channel can, InvenTree's bell messages marked read (``bell``).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 
-from ..notice_categories import RECOVERED
-from ..outbox import store
+from ..notice import Notice
+from ..notice_categories import LOW_STOCK, RECOVERED
+from ..outbox import store, updates
 from ..outbox.clock import database_now
-from ..outbox.updates import follow_up
 from ..routing.plan import plan
-from . import consent, episodes, notices
+from . import bell, consent, episodes, notices
 from .recipients import recipients_for
 from .wakeup import request_drain
 
@@ -79,11 +83,15 @@ def check_recovery(plugin: Any, event: str = "", kwargs: dict | None = None) -> 
 
 
 def announce_recovery(plugin: Any, part: Any, key: str) -> None:
-    """End the condition: edit its messages to 'resolved'; announce it if the admin wants.
+    """End the condition and resolve its notice everywhere it was shown.
 
-    The edits (``outbox.updates.follow_up``) need no new message and happen unless the master
-    switch is off. A separate recovery notice only with ``NOTIFICATIONS_RECOVERY``, and not
-    while a switch stops low-stock notices.
+    In the transaction that ends it: the resolution notice (state ``resolved``, the same
+    episode, the new stock level) edits the messages that announced it in place where the
+    channel can (``follow_up(..., "update")``, always), InvenTree's bell messages about it are
+    marked read (``bell``), and, only if the admin turned recovery notices on, a recovery
+    message goes to the subscribers and the channels (threaded under the announcement by
+    email; for a Slack incoming webhook that is its reply). Nothing of it while a switch stops
+    low-stock notices (the master switch included): the condition just ends.
     """
     from InvenTree.helpers_model import construct_absolute_url
     from users.permissions import check_user_permission
@@ -94,20 +102,33 @@ def announce_recovery(plugin: Any, part: Any, key: str) -> None:
     with transaction.atomic():
         if not episodes.end(key):
             return
-        if not settings["NOTIFICATIONS_ENABLE"]:
+        if consent.switched_off(RECOVERED, settings):
             return
-        since = episodes.Condition.objects.get(key=key).since.isoformat()
+        since = episodes.Condition.objects.get(key=key).since
         notice = notices.low_stock_notice(
-            part, construct_absolute_url(part.get_absolute_url()), episode=since, recovered=True
+            part,
+            construct_absolute_url(part.get_absolute_url()),
+            episode=since.isoformat(),
+            recovered=True,
         )
         now = database_now()  # the outbox's clock, for the due times as for the rows
-        # follow-up: the messages that announced the episode are edited to 'resolved' in place
-        # (Discord), whether or not a separate recovery notice is wanted.
-        created = follow_up(notice, "update", now)
-        if settings["NOTIFICATIONS_RECOVERY"] and not consent.switched_off(RECOVERED, settings):
+        created = resolve(notice, part, LOW_STOCK, since, now)
+        if settings["NOTIFICATIONS_RECOVERY"]:
             users = [u for u in part_subscribers(part) if check_user_permission(u, part, "view")]
-            routes = plugin.routing_config(settings)
-            planned = plan(notice, recipients_for(plugin, users), routes, now)
+            config = plugin.routing_config(settings)
+            planned = plan(notice, recipients_for(plugin, users), config, now)
             created += store.enqueue(notice, planned, now)
     if created:
         transaction.on_commit(request_drain)
+
+
+def resolve(resolution: Notice, target: Any, category: str, since: datetime, now: datetime) -> int:
+    """What every episode's end does, in the caller's transaction; returns rows queued.
+
+    The messages that announced the episode are updated in place where their channel can edit
+    (always, whatever ``NOTIFICATIONS_RECOVERY`` says: the old message must not keep shouting),
+    and InvenTree's unread bell messages about ``target`` in ``category`` are marked read.
+    """
+    created = updates.follow_up(resolution, "update", now)
+    bell.mark_read(target, category, since)
+    return created

@@ -25,11 +25,13 @@ def sweep(plugin: Any) -> None:
     # Inside the function: the outbox and its models load only when the plugin works (the
     # plugin module imports this one whether or not app integration is on).
     from .. import tasks
+    from .build_shortfall import check as check_builds
     from .recovery import check_recovery
     from .reminders import send_reminders
 
     if plugin.outbox_ready():
         check_recovery(plugin)
+        check_builds(plugin)
         send_reminders(plugin)  # after recovery: a part back in stock is not reminded
     tasks.drain()
 
