@@ -22,7 +22,8 @@ from inventree_notify_plus.channels.webhook import (
     message_id,
     retry_after_seconds,
 )
-from inventree_notify_plus.devtools.standins import Answer, SignedWebhookStandIn
+from inventree_notify_plus.devtools.standins import Answer
+from inventree_notify_plus.devtools.webhook_standin import SignedWebhookStandIn
 from inventree_notify_plus.models import Delivery
 from inventree_notify_plus.notice import Fact, Notice, Severity
 from inventree_notify_plus.outbox.destinations import SettingsDirectory

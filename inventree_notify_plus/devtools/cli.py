@@ -195,7 +195,8 @@ def demo(out: Path | None = None) -> int:
     started = time.monotonic()
     from ..validation import generate_webhook_secret
     from .standalone import setup_django
-    from .standins import SignedWebhookStandIn, SmtpStandIn, WebhookStandIn
+    from .standins import SmtpStandIn, WebhookStandIn
+    from .webhook_standin import SignedWebhookStandIn
 
     with (
         WebhookStandIn("slack") as slack,

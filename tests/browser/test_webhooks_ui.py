@@ -31,7 +31,7 @@ PLACEHOLDER = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # replaced by the genera
 
 @pytest.fixture(scope="module")
 def receiver(lab):  # noqa: F811 - the imported fixture
-    from inventree_notify_plus.devtools.standins import SignedWebhookStandIn
+    from inventree_notify_plus.devtools.webhook_standin import SignedWebhookStandIn
 
     with SignedWebhookStandIn(PLACEHOLDER, port=WEBHOOK_PORT) as hook:
         lab.setting("WEBHOOK_URLS", f"uihook={hook.url}")

@@ -50,7 +50,7 @@ def receiver(admin):
     )
     assert answer.status_code == 201, answer.text
     secret = answer.json()["secret"]
-    from inventree_notify_plus.devtools.standins import SignedWebhookStandIn
+    from inventree_notify_plus.devtools.webhook_standin import SignedWebhookStandIn
 
     with SignedWebhookStandIn(secret, port=WEBHOOK_PORT) as hook:
         admin.patch("plugins/notify-plus/settings/WEBHOOK_URLS/", {"value": f"default={hook.url}"})
