@@ -351,3 +351,26 @@ def test_an_id_the_service_reused_mixes_no_other_message_into_the_edit(setup):
     assert [e["title"] for e in embeds] == ["Low stock: Bolt"]
     assert "available now 15 pcs" in embeds[0]["description"]
     assert discord.message(1).edits == 0
+
+
+def test_a_reminder_on_discord_follows_up_the_message_it_reminds_of(setup):
+    """A webhook cannot thread: the reminder is a new post naming the message it follows."""
+    discord, dispatcher = setup
+    announce(firing("M3 screw", 1))
+    dispatcher.drain(budget_seconds=10)
+    reminder = replace(
+        firing("M3 screw", 1), uid="reminder-1", title="Still low: M3 screw", state="reminder"
+    )
+
+    assert follow_up(reminder, "reply") == 1
+    assert follow_up(reminder, "reply") == 0
+    dispatcher.drain(budget_seconds=10)
+
+    assert len(discord.accepted) == 2
+    posted = discord.message(1)
+    assert posted.payload["content"].startswith("↪ Follows up: **Low stock: M3 screw**")
+    assert posted.payload["embeds"][0]["title"] == "Still low: M3 screw"
+    assert discord.message(0).edits == 0  # the original stays as it was
+    row = Delivery.objects.get(kind=Kind.REPLY)
+    assert (row.status, row.external_id) == (Status.SENT, posted.id)
+    assert row.reply_to.external_id == discord.message(0).id

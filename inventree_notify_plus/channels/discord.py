@@ -221,6 +221,33 @@ class DiscordChannel(Channel):
             return SendResult.sent("edited", result.status, original.external_id)
         return result
 
+    # A webhook cannot start a thread or quote a message (Execute Webhook has no
+    # message_reference): a reply is a new post in the same channel (or thread, if the webhook
+    # URL names one) that says which message it follows up, with the original's title and time.
+    threads = True
+
+    def reply(
+        self,
+        destination: Destination,
+        original: SentMessage,
+        notices: Sequence[Notice],
+        mentions: Sequence[str] = (),
+    ) -> SendResult:
+        """Post ``notices`` (a reminder) as a follow-up naming the message it follows."""
+        webhook = self._webhook(destination, notices, mentions)
+        titles = [n.title for n in original.notices[:1]]
+        more = len(original.notices) - 1
+        about = discord_text(titles[0]) if titles else "an earlier message"
+        if more > 0:
+            about += f" (and {more} more)"
+        prefix = f"↪ Follows up: **{truncate(about, 200)}**"
+        webhook.content = f"{prefix}\n{webhook.content}" if webhook.content else prefix
+        try:
+            response = webhook.api_post_request()
+        except requests.RequestException as exc:
+            return SendResult.retry(scrub(f"{type(exc).__name__}: {exc}", destination.address))
+        return classify_discord_response(response.status_code, response.text, response.headers)
+
     def render_update(
         self, destination: Destination, original: SentMessage, notices: Sequence[Notice] = ()
     ) -> dict[str, Any]:
