@@ -11,6 +11,10 @@ from inventree_notify_plus.devtools.standalone import StaticDirectory
 from inventree_notify_plus.devtools.standins import SmtpStandIn, WebhookStandIn
 from inventree_notify_plus.notice import Notice
 
+from .support.loopback_only import install
+
+install()  # every ring run with pytest: loopback only
+
 EVIL = HOSTILE
 
 # Ring 2 runs inside InvenTree's own test runner (see README), not in ring 1's pytest; rings 3 and 4

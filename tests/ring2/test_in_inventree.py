@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
+from unittest import mock
 
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
@@ -17,8 +19,10 @@ from part.models import Part, PartCategory, PartCategoryStar, PartStar
 from plugin import registry
 from plugin.models import PluginSetting
 
+from inventree_notify_plus.devtools.standins import Answer, WebhookStandIn
 from inventree_notify_plus.inventree.subscribers import part_subscribers
 from inventree_notify_plus.models import Delivery
+from inventree_notify_plus.validation import ALLOWED_HOSTS_ENV
 
 SLACK = "https://hooks.slack.com/services/T0/B0/secret"
 DISCORD = "https://discord.com/api/webhooks/1/secret"
@@ -373,8 +377,16 @@ class NotifyPlusAdminApi(InvenTreeTestCase):
         answer = self.client.post("/plugin/notify-plus/test/discord/").json()
         self.assertEqual(answer["outcome"], "not sent")
         self.assertIn("no longer configured", answer["detail"])
+        # Loopback only: Slack's answer comes from a stand-in, a 503 (a transient failure).
+        slack = self.enterContext(WebhookStandIn("slack"))
+        slack.then(Answer(503, "service unavailable"))
+        self.enterContext(
+            mock.patch.dict(os.environ, {ALLOWED_HOSTS_ENV: f"127.0.0.1:{slack.port}"})
+        )
+        self.plugin.set_setting("SLACK_WEBHOOK_URL", f"{slack.url}/secret")
         answer = self.client.post("/plugin/notify-plus/test/slack/").json()
-        self.assertEqual(answer["outcome"], "retry")  # no network here: a transient failure
+        self.assertEqual(answer["outcome"], "retry", answer)
+        self.assertIn("503", answer["detail"])
         self.assertNotIn("secret", str(answer))
 
     def test_users_subscribe_to_locations(self):
