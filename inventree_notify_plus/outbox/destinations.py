@@ -19,8 +19,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from ..channels.base import Destination, Skip
-from ..redaction import mask_email, mask_url
-from ..routing.config import RoutingConfig
+from ..redaction import mask_email
+from ..routing.config import RoutingConfig, mask_destination_url
 
 
 class Directory(Protocol):
@@ -48,11 +48,12 @@ class SettingsDirectory:
     def resolve(self, key: str) -> Destination | Skip:
         """The live destination for a stored key."""
         kind, _, rest = key.partition(":")
-        if kind in ("slack", "discord"):
+        if kind in ("slack", "discord", "apprise"):
             dest = self.config.destination(key)
             if dest is None or not dest.url:
                 return Skip(f"the {kind} destination '{rest}' is no longer configured")
-            return Destination(kind, key, dest.url, f"{kind} '{dest.name}' ({mask_url(dest.url)})")
+            masked = mask_destination_url(kind, dest.url)
+            return Destination(kind, key, dest.url, f"{kind} '{dest.name}' ({masked})")
         if kind == "email":
             try:
                 user = get_user_model().objects.get(pk=int(rest.rsplit(":", 1)[-1]))

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..notice import Notice
-from ..redaction import mask_email, mask_url
-from .config import Recipient, RoutingConfig, WebhookDestination
+from ..redaction import mask_email
+from .config import Recipient, RoutingConfig, WebhookDestination, mask_destination_url
 from .quiet_hours import quiet_hours_end, zone
 
 DAILY_DIGEST_HOUR = 7
@@ -76,13 +76,15 @@ def plan(
     people = list(recipients)
     planned: list[PlannedDelivery] = []
     for dest in webhook_targets(notice, config):
-        attr = "slack_member_id" if dest.kind == "slack" else "discord_user_id"
-        mentions = tuple(sorted({getattr(p, attr) for p in people if getattr(p, attr)}))
+        attr = {"slack": "slack_member_id", "discord": "discord_user_id"}.get(dest.kind)
+        mentions = (
+            tuple(sorted({getattr(p, attr) for p in people if getattr(p, attr)})) if attr else ()
+        )
         planned.append(
             PlannedDelivery(
                 channel=dest.kind,
                 destination=dest.key,
-                label=f"{dest.kind} '{dest.name}' ({mask_url(dest.url)})",
+                label=f"{dest.kind} '{dest.name}' ({mask_destination_url(dest.kind, dest.url)})",
                 mentions=mentions,
                 due_at=now,
             )
