@@ -13,6 +13,7 @@ from django.urls import path
 
 from .admin_api import DeliveryLogView, HealthView, ResendView
 from .admin_setup_api import PickView, PreviewView, RoutesView, TestSendView
+from .destinations_api import DestinationAddView, DestinationKindsView, DestinationValidateView
 from .user_api import HereView, LocationSubscriptionView, MineView
 
 urlpatterns = [
@@ -26,4 +27,12 @@ urlpatterns = [
     path("pick/", PickView.as_view(), name="pick"),
     path("here/", HereView.as_view(), name="here"),
     path("mine/", MineView.as_view(), name="mine"),
+    # --- apprise --- the console's Add destination form (destinations_api)
+    path("admin/destinations/", DestinationAddView.as_view(), name="destination-add"),
+    path("admin/destinations/kinds/", DestinationKindsView.as_view(), name="destination-kinds"),
+    path(
+        "admin/destinations/validate/",
+        DestinationValidateView.as_view(),
+        name="destination-validate",
+    ),
 ]
