@@ -30,7 +30,6 @@ from django.utils.translation import gettext_lazy as _
 
 from ..escaping import ZWSP, truncate
 from ..notice import Notice, Severity
-from ..redaction import mask_url
 from ..validation import ALLOWED_HOSTS_ENV, extra_allowed_hosts
 from .base import (
     Channel,
@@ -86,14 +85,20 @@ def limit_for_url(url: str) -> RateLimit:
 
 
 def mask_apprise_url(url: str) -> str:
-    """What an admin may see of an Apprise URL: Apprise's own privacy form, trimmed.
+    """What an admin may see of an Apprise URL: the service and its host, nothing after.
 
-    Apprise knows which part of each service's URL is a token (``url(privacy=True)``); its query
-    string is dropped and only the first path segment kept: ``ntfys://ntfy.sh/stores/***``.
+    Every path is hidden, not only the parts Apprise calls tokens: an ntfy topic or a Matrix
+    room is as good as a password to whoever knows it. From Apprise's own privacy form
+    (``url(privacy=True)``), so a password in the host part is masked too:
+    ``ntfys://ntfy.sh/***``, ``matrixs://user:****@matrix.example.com/***``.
     """
     plugin = _instantiate(url)
     shown = plugin.url(privacy=True) if plugin is not None else url
-    return mask_url(shown.split("?", 1)[0])
+    scheme, _, rest = shown.partition("://")
+    authority = rest.split("?", 1)[0].split("/", 1)[0]
+    if plugin is None:  # not readable: show no more than the scheme and host
+        authority = authority.rpartition("@")[2]
+    return f"{scheme}://{authority}/***"
 
 
 def _secrets(url: str) -> list[str]:
