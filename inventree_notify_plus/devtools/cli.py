@@ -11,6 +11,7 @@ Ctrl-C stops it (exit status 130).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -39,7 +40,9 @@ def _cut(text: str) -> str:
 class _Run:
     """The stand-ins, the outbox and the channels of one demo run, and what it has checked."""
 
-    def __init__(self, slack: Any, discord: Any, smtp: Any, out: Path | None) -> None:
+    def __init__(
+        self, slack: Any, discord: Any, smtp: Any, out: Path | None, ntfy: Any = None
+    ) -> None:
         from django.utils import timezone
 
         from ..channels import CHANNELS, Destination, RenderContext
@@ -49,6 +52,7 @@ class _Run:
         from .standalone import StaticDirectory
 
         self.slack, self.discord, self.smtp, self.out = slack, discord, smtp, out
+        self.ntfy = ntfy
         self.now = timezone.now
         self.config = RoutingConfig(
             destinations=[
@@ -56,6 +60,12 @@ class _Run:
                 WebhookDestination("discord", "default", discord.url),
             ]
         )
+        if ntfy is not None:  # one Apprise destination (an ntfy server) beside them
+            self.config.destinations = [
+                *self.config.destinations,
+                WebhookDestination("apprise", "phones", ntfy.url),
+            ]
+            self.config.default_to = tuple(d.key for d in self.config.destinations)
         self.people = [
             Recipient(1, "Alice", "alice@example.com", slack_member_id="U0ALICE01"),
             Recipient(2, "Bob", "bob@example.com"),
@@ -185,17 +195,21 @@ def demo(out: Path | None = None) -> int:
     say("Notify Plus demo, on 127.0.0.1 only: stand-ins for Slack, Discord and an SMTP server")
     say("Starting the stand-ins and a throwaway database ...")
     started = time.monotonic()
+    from ..validation import ALLOWED_HOSTS_ENV
     from .standalone import setup_django
-    from .standins import SmtpStandIn, WebhookStandIn
+    from .standins import AppriseStandIn, SmtpStandIn, WebhookStandIn
 
     with (
         WebhookStandIn("slack") as slack,
         WebhookStandIn("discord") as discord,
+        AppriseStandIn("ntfy") as ntfy,
         SmtpStandIn() as smtp,
         tempfile.TemporaryDirectory() as tmp,
     ):
+        # Apprise sends plain http only to allowed hosts: this process's ntfy stand-in.
+        os.environ[ALLOWED_HOSTS_ENV] = f"127.0.0.1:{ntfy.port}"
         setup_django(str(Path(tmp) / "demo.sqlite3"), smtp.port)
-        run = _Run(slack, discord, smtp, out)
+        run = _Run(slack, discord, smtp, out, ntfy)
         people = ", ".join(f"{p.name} <{p.email}>" for p in run.people)
         say(f"Ready in {time.monotonic() - started:.1f} s. Subscribers of the parts: {people}.")
         _single_notice(run)
@@ -223,6 +237,7 @@ def _single_notice(run: _Run) -> None:
 
     say("\n[1/3] One low-stock notice, for a part whose name tries to ping and format")
     mark = run.mark()
+    pushed = len(run.ntfy.accepted) if run.ntfy else 0
     run.deliver([low_stock_notice(f"M3 x 8 screw {HOSTILE}", 12)])
     slack, discord, emails = run.since(mark, "1-single")
     for payload in slack:
@@ -235,6 +250,11 @@ def _single_notice(run: _Run) -> None:
     fields = discord[0]["embeds"][0].get("fields") if len(discord) == 1 else None
     run.expect("1 Discord embed with 6 fields", fields is not None and len(fields) == 6)
     run.expect("1 email to each subscriber", _recipients(emails) == _addresses(run))
+    if run.ntfy:
+        phone = run.ntfy.accepted[pushed:]
+        for payload in phone:
+            say(f"  ntfy (Apprise): {_cut(str(payload.get('title', '')))}")
+        run.expect("1 ntfy push through Apprise", len(phone) == 1)
 
 
 def _burst(run: _Run) -> None:
