@@ -58,7 +58,7 @@ def _validate_apprise_urls(value: str) -> None:
     """Each ``name=URL`` read by Apprise's own parser; the error names the entry, not its URL."""
     from django.core.exceptions import ValidationError
 
-    from .channels.apprise_channel import validate_apprise_url
+    from .channels.apprise_urls import validate_apprise_url
 
     for dest in parse_destinations("apprise", value):
         try:

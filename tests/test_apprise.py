@@ -18,11 +18,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from inventree_notify_plus.channels import AppriseChannel, RenderContext
-from inventree_notify_plus.channels.apprise_channel import (
-    limit_for_url,
-    mask_apprise_url,
-    validate_apprise_url,
-)
+from inventree_notify_plus.channels.apprise_channel import limit_for_url
+from inventree_notify_plus.channels.apprise_urls import mask_apprise_url, validate_apprise_url
 from inventree_notify_plus.channels.base import Destination, Outcome
 from inventree_notify_plus.devtools.standins import Answer, AppriseStandIn
 from inventree_notify_plus.models import Delivery

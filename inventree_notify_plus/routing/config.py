@@ -178,7 +178,7 @@ def mask_destination_url(kind: str, url: str) -> str:
     Apprise URLs carry tokens in service-specific places; Apprise's own privacy form knows them.
     """
     if kind == APPRISE_KIND:
-        from ..channels.apprise_channel import mask_apprise_url
+        from ..channels.apprise_urls import mask_apprise_url
 
         return mask_apprise_url(url)
     return mask_url(url)

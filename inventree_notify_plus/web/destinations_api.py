@@ -29,7 +29,7 @@ from .plugin_view import NotifyPlusView
 
 
 def _apprise(url: str) -> None:
-    from ..channels.apprise_channel import validate_apprise_url
+    from ..channels.apprise_urls import validate_apprise_url
 
     validate_apprise_url(url)
 
