@@ -263,3 +263,21 @@ def test_markdown_services_get_escaped_markdown_text_services_plain_text():
     )
     assert text.body_format == "text" and "*Bold*" in text.body and "<@1>" not in text.body
     assert text.notify_type == "warning"
+
+
+def test_nobody_listening_is_retried_not_failed():
+    from inventree_notify_plus.devtools.standins import free_port
+
+    channel = AppriseChannel(CONTEXT, timeout=2)
+    url = f"ntfy://127.0.0.1:{free_port()}/stores-{TOKEN}"
+    result = channel.send(Destination("apprise", "apprise:x", url, "x"), [low_stock()])
+    assert result.outcome == Outcome.RETRY and result.status is None
+    assert TOKEN not in result.detail
+
+
+def test_each_destination_gets_its_services_bucket():
+    channel = AppriseChannel(CONTEXT)
+    channel.urls = {"apprise:phones": "ntfys://ntfy.sh/x", "apprise:chat": "tgram://123:AAA/42"}
+    assert channel.limit_for("apprise:phones") == limit_for_url("ntfys://ntfy.sh/x")
+    assert channel.limit_for("apprise:chat").burst == 1
+    assert channel.limit_for("apprise:unknown") == channel.rate_limit

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -106,23 +107,39 @@ class _Capture:
 # A context variable, not a thread-local: Apprise runs the service in its executor with a copy
 # of the caller's context, so the capture follows the call there and nowhere else.
 _capture: ContextVar[_Capture | None] = ContextVar("notify_plus_apprise_capture", default=None)
-_original_send = requests.Session.send
+_installed = threading.Lock()
+_recording = False
 
 
-def _recording_send(self: requests.Session, request: Any, **kwargs: Any) -> Any:
-    """``Session.send`` that notes the answer when called inside an Apprise send."""
-    response = _original_send(self, request, **kwargs)
-    capture = _capture.get()
-    if capture is not None:
-        capture.answers.append(_Answer(response.status_code, response.headers.get("Retry-After")))
-    return response
+def _install_recorder() -> None:
+    """Wrap ``requests.Session.send`` once, so that it notes answers inside an Apprise send.
+
+    Apprise's plugins keep no HTTP status or ``Retry-After``; the wrapper records them only while
+    a capture is open in the calling context and is a plain pass-through everywhere else. It wraps
+    whatever ``send`` is at that moment, so another library's wrapper stays in place.
+    """
+    global _recording
+    with _installed:
+        if _recording:
+            return
+        previous = requests.Session.send
+
+        def recording_send(self: requests.Session, request: Any, **kwargs: Any) -> Any:
+            response = previous(self, request, **kwargs)
+            capture = _capture.get()
+            if capture is not None:
+                retry_after = response.headers.get("Retry-After")
+                capture.answers.append(_Answer(response.status_code, retry_after))
+            return response
+
+        requests.Session.send = recording_send  # type: ignore[method-assign]
+        _recording = True
 
 
 @contextmanager
 def _answers() -> Iterator[_Capture]:
     """Record the HTTP answers Apprise's plugin gets in this call (Apprise keeps no status)."""
-    if requests.Session.send is not _recording_send:
-        requests.Session.send = _recording_send  # type: ignore[method-assign]
+    _install_recorder()
     capture = _Capture()
     token = _capture.set(capture)
     try:
