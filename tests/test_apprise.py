@@ -281,3 +281,15 @@ def test_each_destination_gets_its_services_bucket():
     assert channel.limit_for("apprise:phones") == limit_for_url("ntfys://ntfy.sh/x")
     assert channel.limit_for("apprise:chat").burst == 1
     assert channel.limit_for("apprise:unknown") == channel.rate_limit
+
+
+def test_a_message_longer_than_the_service_takes_arrives_in_parts_nothing_lost():
+    """Mattermost takes 4000 characters: a digest of 30 long titles is split by Apprise."""
+    with AppriseStandIn("mattermost") as mattermost:
+        channel = AppriseChannel(CONTEXT, timeout=2)
+        notices = [low_stock(f"Part {n} " + "x" * 150, n) for n in range(30)]
+        destination = Destination("apprise", "apprise:x", mattermost.url, "x")
+        assert channel.send(destination, notices).outcome == Outcome.SENT
+        text = "".join(mattermost.bodies())
+        assert len(mattermost.accepted) >= 2
+        assert all(f"Part {n} " in text for n in range(30))

@@ -13,7 +13,6 @@ gets the same scrubbing filter, so nothing it logs names a token.
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -46,8 +45,6 @@ from .base import (
     compact_line,
     digest_headline,
 )
-
-logger = logging.getLogger("inventree")
 
 # Per-service limits from each service's documentation, by Apprise schema (without the "s").
 # ntfy.sh: a burst of 60 requests, one more every 5 s. Telegram: about 1 message a second per
@@ -266,6 +263,7 @@ class AppriseChannel(Channel):
     ) -> SendResult:
         """One Apprise object with this one URL; classify by what the service answered."""
         import apprise
+        from apprise.common import OverflowMode
 
         secrets = SECRETS.add(destination.address)
         plugin = instantiate(destination.address)
@@ -282,6 +280,11 @@ class AppriseChannel(Channel):
         plugin.socket_connect_timeout = self.timeout
         plugin.socket_read_timeout = self.timeout
         message = self._message(notices, supports_markdown(plugin))
+        limit = int(getattr(plugin, "body_maxlen", 0) or 0)
+        if limit and len(message.body) + len(message.title) > limit:
+            # Longer than the service takes (Teams: 1000 characters): Apprise sends it in parts
+            # rather than letting the service cut it or refuse it. Nothing listed is lost.
+            plugin.overflow_mode = OverflowMode.SPLIT
         service = apprise.Apprise(asset=apprise_asset())
         service.add(plugin)
         with _answers() as answers:
@@ -320,7 +323,11 @@ def classify(result: Any, answers: Sequence[_Answer], secrets: Sequence[str]) ->
     if status == "TIMEOUT" or http is None:
         return SendResult.retry(said, status=code)
     if code == 429:
-        return SendResult.retry(said, retry_after_seconds(http.retry_after), status=code)
+        # The service's own words are left out here: the outbox reads "global" in a 429's detail
+        # as "hold every destination of the channel", which one service's answer must not do.
+        after = retry_after_seconds(http.retry_after)
+        waits = f", Retry-After {after:g} s" if after is not None else ", no Retry-After"
+        return SendResult.retry(f"{name}: {status} (HTTP 429{waits})", after, status=code)
     if code >= 500 or code == 408:
         return SendResult.retry(said, status=code)
     if 400 <= code < 500:
