@@ -82,6 +82,11 @@ class AppriseInInvenTree(InvenTreeTestCase):
         keys = {d["key"] for d in health["destinations"]}
         self.assertLessEqual({"apprise:phones", "apprise:ops"}, keys)
         self.assertNotIn(TOKEN, json.dumps(health))
+        editor = self.client.get(API + "routes/").json()  # the routes editor offers them
+        self.assertLessEqual(
+            {"apprise:phones", "apprise:ops"}, {d["key"] for d in editor["destinations"]}
+        )
+        self.assertNotIn(TOKEN, json.dumps(editor))
 
     def test_send_test_shows_the_services_answer(self):
         ntfy = self.enterContext(AppriseStandIn("ntfy"))
