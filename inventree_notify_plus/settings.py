@@ -68,6 +68,24 @@ def _validate_webhook_urls(value: str) -> None:
         validation.validate_webhook_url(dest.url)
 
 
+def _validate_apprise_urls(value: str) -> None:
+    """Each ``name=URL`` read by Apprise's own parser; the error names the entry, not its URL."""
+    from django.core.exceptions import ValidationError
+
+    from .channels.apprise_urls import validate_apprise_url
+
+    for dest in parse_destinations("apprise", value):
+        try:
+            validate_apprise_url(dest.url)
+        except ValidationError as exc:
+            raise ValidationError(
+                _("Apprise URL '{name}': {problem}").format(
+                    name=dest.name, problem=" ".join(exc.messages)
+                ),
+                code=exc.code,
+            ) from None
+
+
 def _validate_routes(value: str) -> None:
     """Refuse routes naming an unknown destination or notification category.
 
@@ -363,6 +381,19 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "default": "",
         "protected": True,
         "validator": validation.validate_webhook_secret,
+    },
+    # --- apprise ---
+    "APPRISE_URLS": {
+        "name": _("Apprise URLs"),
+        "description": _(
+            "Named destinations for Teams, ntfy, Mattermost, Matrix, Telegram, Gotify, Pushover "
+            "and the other services Apprise knows: name=URL, separated by spaces, e.g. "
+            "phones=ntfys://ntfy.sh/stores ops=mmosts://chat.example.com/<token>. Routes name "
+            "them apprise:<name>. Each URL is checked with Apprise's parser on save."
+        ),
+        "default": "",
+        "protected": True,
+        "validator": _validate_apprise_urls,
     },
 }
 

@@ -1,10 +1,26 @@
-import { Alert, Button, Code, Stack, Table, Text, Title } from '@mantine/core';
-import { useState } from 'react';
+import {
+  Alert,
+  Button,
+  Code,
+  Group,
+  Select,
+  Stack,
+  Table,
+  Text,
+  TextInput,
+  Title
+} from '@mantine/core';
+import { useEffect, useState } from 'react';
 import { BASE, errorText, useApi } from './api';
 import type { InvenTreePluginContext } from './inventree';
 import { WebhookSecret } from './WebhookSecret';
 
-type Destination = { key: string; url: string };
+type Destination = { key: string; url: string; kind?: string; name?: string };
+type Kind = { kind: string; label: string; setting: string; example: string };
+type Check = { valid: boolean; field: string | null; error: string | null };
+
+/** Sent when a destination was added, so the routes editor offers it at once. */
+export const DESTINATIONS_CHANGED = 'np-destinations-changed';
 type Answer = {
   outcome: string;
   status?: number | null;
@@ -67,9 +83,144 @@ function TestButton({
   );
 }
 
-/** Every configured Slack/Discord destination (masked), and the admin's own email, with a test send. */
+/**
+ * Add a named destination: kind, name and URL, checked by the server as you type (for Apprise
+ * with Apprise's own URL parser), then appended to the kind's setting (validated again on save).
+ */
+function AddDestination({
+  context,
+  onAdded
+}: {
+  context: InvenTreePluginContext;
+  onAdded: (key: string) => void;
+}) {
+  const { data } = useApi<{ kinds: Kind[] }>(context, `${BASE}admin/destinations/kinds/`);
+  const kinds = data?.kinds ?? [];
+  const [kind, setKind] = useState<string | null>(null);
+  const [name, setName] = useState('');
+  const [url, setUrl] = useState('');
+  const [check, setCheck] = useState<Check | null>(null);
+  const [saving, setSaving] = useState(false);
+  const [saved, setSaved] = useState<string | null>(null);
+  const chosen = kind ?? kinds[0]?.kind ?? null;
+  const example = kinds.find((k) => k.kind === chosen)?.example ?? '';
+
+  // Debounced: one check 300 ms after the last keystroke, with what the admin typed last.
+  useEffect(() => {
+    if (!chosen || (!name && !url)) {
+      setCheck(null);
+      return;
+    }
+    let live = true;
+    const timer = setTimeout(() => {
+      context.api
+        .post(`${BASE}admin/destinations/validate/`, { kind: chosen, name, url })
+        .then((r) => live && setCheck(r.data))
+        .catch((e) => live && setCheck({ valid: false, field: null, error: errorText(e) }));
+    }, 300);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [chosen, name, url, context.api]);
+
+  const save = () => {
+    setSaving(true);
+    context.api
+      .post(`${BASE}admin/destinations/`, { kind: chosen, name, url })
+      .then((r) => {
+        setSaved(`Added ${r.data.key} (${r.data.url})`);
+        setName('');
+        setUrl('');
+        setCheck(null);
+        onAdded(r.data.key);
+      })
+      .catch((e) =>
+        setCheck({
+          valid: false,
+          field: e?.response?.data?.field ?? null,
+          error: errorText(e)
+        })
+      )
+      .finally(() => setSaving(false));
+  };
+  const fieldError = (field: string) =>
+    check && !check.valid && check.field === field ? check.error : null;
+
+  return (
+    <Stack gap='xs' data-testid='np-add-destination'>
+      <Title order={5}>Add destination</Title>
+      <Group align='flex-start' wrap='wrap'>
+        <Select
+          label='Kind'
+          data={kinds.map((k) => ({ value: k.kind, label: k.label }))}
+          value={chosen}
+          onChange={(v) => setKind(v)}
+          allowDeselect={false}
+          error={fieldError('kind')}
+          aria-label='Destination kind'
+          w={260}
+        />
+        <TextInput
+          label='Name'
+          placeholder='phones'
+          value={name}
+          onChange={(e) => setName(e.currentTarget.value)}
+          error={fieldError('name')}
+          aria-label='Destination name'
+          w={160}
+        />
+        <TextInput
+          label='URL'
+          placeholder={example}
+          value={url}
+          onChange={(e) => setUrl(e.currentTarget.value)}
+          error={fieldError('url')}
+          aria-label='Destination URL'
+          style={{ flex: 1, minWidth: 260 }}
+          autoComplete='off'
+        />
+      </Group>
+      {check && !check.valid && check.field === null && (
+        <Text size='xs' c='red'>
+          {check.error}
+        </Text>
+      )}
+      <Group>
+        <Button
+          size='xs'
+          onClick={save}
+          loading={saving}
+          disabled={!check?.valid}
+          aria-label='Save destination'
+        >
+          Save destination
+        </Button>
+        {check?.valid && (
+          <Text size='xs' c='green' data-testid='np-add-valid'>
+            Looks good.
+          </Text>
+        )}
+        {saved && (
+          <Text size='xs' c='green' data-testid='np-add-saved'>
+            {saved}
+          </Text>
+        )}
+      </Group>
+    </Stack>
+  );
+}
+
+/** Every configured destination of every kind (masked), the admin's own email, each with a test send. */
 export function DestinationsSection({ context }: { context: InvenTreePluginContext }) {
-  const { data, error } = useApi<{ destinations: Destination[] }>(context, `${BASE}health/`);
+  const { data, error, reload } = useApi<{ destinations: Destination[] }>(
+    context,
+    `${BASE}health/`
+  );
+  const added = () => {
+    reload();
+    window.dispatchEvent(new Event(DESTINATIONS_CHANGED));
+  };
   if (error) return <Alert color='red'>{error}</Alert>;
   const rows = data?.destinations ?? [];
   return (
@@ -77,14 +228,15 @@ export function DestinationsSection({ context }: { context: InvenTreePluginConte
       <Title order={4}>Destinations</Title>
       {rows.length === 0 && (
         <Text size='sm' c='dimmed'>
-          No Slack or Discord destination is configured (settings below).
+          No Slack, Discord or Apprise destination is configured yet (add one below).
         </Text>
       )}
       <Table withTableBorder striped>
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Destination</Table.Th>
-            <Table.Th>Webhook (masked)</Table.Th>
+            <Table.Th>Kind</Table.Th>
+            <Table.Th>URL (masked)</Table.Th>
             <Table.Th>Test</Table.Th>
           </Table.Tr>
         </Table.Thead>
@@ -95,6 +247,9 @@ export function DestinationsSection({ context }: { context: InvenTreePluginConte
               <Table.Tr key={d.key}>
                 <Table.Td>
                   <Code>{d.key}</Code>
+                </Table.Td>
+                <Table.Td>
+                  <Text size='sm'>{d.kind ?? channel}</Text>
                 </Table.Td>
                 <Table.Td>
                   <Text size='sm'>{d.url}</Text>
@@ -110,6 +265,9 @@ export function DestinationsSection({ context }: { context: InvenTreePluginConte
               <Code>email</Code>
             </Table.Td>
             <Table.Td>
+              <Text size='sm'>email</Text>
+            </Table.Td>
+            <Table.Td>
               <Text size='sm'>your own address</Text>
             </Table.Td>
             <Table.Td>
@@ -119,6 +277,7 @@ export function DestinationsSection({ context }: { context: InvenTreePluginConte
         </Table.Tbody>
       </Table>
       <WebhookSecret context={context} />
+      <AddDestination context={context} onAdded={added} />
     </Stack>
   );
 }

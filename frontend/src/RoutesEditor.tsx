@@ -15,6 +15,7 @@ import {
 import { notifications } from '@mantine/notifications';
 import { useEffect, useRef, useState } from 'react';
 import { BASE, errorText, SETTINGS, useApi } from './api';
+import { DESTINATIONS_CHANGED } from './Destinations';
 import type { InvenTreePluginContext } from './inventree';
 
 export type RouteRow = {
@@ -82,6 +83,19 @@ function Chips({
 /** Routes as rows: pick categories, part categories, locations and destinations; validated as you edit. */
 export function RoutesEditorSection({ context }: { context: InvenTreePluginContext }) {
   const { data, error, reload } = useApi<RoutesAnswer>(context, `${BASE}routes/`);
+  // A destination added in the Destinations section is offered at once, without reloading the
+  // rows (that would drop unsaved edits): only the list of destinations is fetched again.
+  const [added, setAdded] = useState<RoutesAnswer['destinations'] | null>(null);
+  useEffect(() => {
+    const refresh = () => {
+      context.api
+        .get(`${BASE}routes/`)
+        .then((r) => setAdded(r.data.destinations))
+        .catch(() => undefined);
+    };
+    window.addEventListener(DESTINATIONS_CHANGED, refresh);
+    return () => window.removeEventListener(DESTINATIONS_CHANGED, refresh);
+  }, [context.api]);
   const [rows, setRows] = useState<RouteRow[]>([]);
   const [names, setNames] = useState<Names>({ part_category: {}, location: {} });
   const [check, setCheck] = useState<{
@@ -197,7 +211,7 @@ export function RoutesEditorSection({ context }: { context: InvenTreePluginConte
 
   if (error) return <Alert color='red'>{error}</Alert>;
   if (!data) return <Text>Loading…</Text>;
-  const destinations = data.destinations.map((d) => ({ value: d.key, label: d.key }));
+  const destinations = (added ?? data.destinations).map((d) => ({ value: d.key, label: d.key }));
 
   return (
     <Stack gap='xs' data-testid='np-routes'>

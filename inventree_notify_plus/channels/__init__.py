@@ -4,6 +4,7 @@ A channel answers with a :class:`~.base.SendResult`: sent, retry (when, and why)
 failure. Policy (retries, grouping, rate limits) lives in the outbox, not here.
 """
 
+from .apprise_channel import AppriseChannel
 from .base import Channel, Destination, Outcome, RenderContext, SendResult
 from .discord import DiscordChannel
 from .email import EmailChannel
@@ -17,10 +18,12 @@ CHANNELS: dict[str, type[Channel]] = {
     "discord": DiscordChannel,
     "slack_app": SlackAppChannel,
     "webhook": WebhookChannel,
+    "apprise": AppriseChannel,
 }
 
 __all__ = [
     "CHANNELS",
+    "AppriseChannel",
     "Channel",
     "Destination",
     "DiscordChannel",

@@ -120,6 +120,10 @@ class Channel(ABC):
     ) -> Any:
         """Build the message for ``notices`` (one notice, or a digest of several)."""
 
+    def limit_for(self, destination: str) -> RateLimit | None:
+        """The token bucket of one destination (by key): the channel's, or its service's own."""
+        return self.rate_limit
+
     def capacity(self, notices: Sequence[Notice]) -> int:
         """How many of ``notices`` one digest message lists in full.
 

@@ -11,6 +11,7 @@ Ctrl-C stops it (exit status 130).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -40,7 +41,13 @@ class _Run:
     """The stand-ins, the outbox and the channels of one demo run, and what it has checked."""
 
     def __init__(
-        self, slack: Any, discord: Any, smtp: Any, out: Path | None, hook: Any = None
+        self,
+        slack: Any,
+        discord: Any,
+        smtp: Any,
+        out: Path | None,
+        hook: Any = None,
+        ntfy: Any = None,
     ) -> None:
         from django.utils import timezone
 
@@ -52,6 +59,7 @@ class _Run:
 
         self.slack, self.discord, self.smtp, self.out = slack, discord, smtp, out
         self.hook = hook  # --- webhooks --- a signed-webhook receiver that verifies each POST
+        self.ntfy = ntfy
         self.now = timezone.now
         self.config = RoutingConfig(
             destinations=[
@@ -61,6 +69,12 @@ class _Run:
             ],
             webhook_secret=hook.secret if hook else "",
         )
+        if ntfy is not None:  # one Apprise destination (an ntfy server) beside them
+            self.config.destinations = [
+                *self.config.destinations,
+                WebhookDestination("apprise", "phones", ntfy.url),
+            ]
+            self.config.default_to = tuple(d.key for d in self.config.destinations)
         self.people = [
             Recipient(
                 1, "Alice", "alice@example.com", slack_member_id="U0ALICE01", username="alice"
@@ -193,20 +207,23 @@ def demo(out: Path | None = None) -> int:
     say("Notify Plus demo, on 127.0.0.1 only: stand-ins for Slack, Discord and an SMTP server")
     say("Starting the stand-ins and a throwaway database ...")
     started = time.monotonic()
-    from ..validation import generate_webhook_secret
+    from ..validation import ALLOWED_HOSTS_ENV, generate_webhook_secret
     from .standalone import setup_django
-    from .standins import SmtpStandIn, WebhookStandIn
+    from .standins import AppriseStandIn, SmtpStandIn, WebhookStandIn
     from .webhook_standin import SignedWebhookStandIn
 
     with (
         WebhookStandIn("slack") as slack,
         WebhookStandIn("discord") as discord,
+        AppriseStandIn("ntfy") as ntfy,
         SmtpStandIn() as smtp,
         SignedWebhookStandIn(generate_webhook_secret()) as hook,
         tempfile.TemporaryDirectory() as tmp,
     ):
+        # Apprise sends plain http only to allowed hosts: this process's ntfy stand-in.
+        os.environ[ALLOWED_HOSTS_ENV] = f"127.0.0.1:{ntfy.port}"
         setup_django(str(Path(tmp) / "demo.sqlite3"), smtp.port)
-        run = _Run(slack, discord, smtp, out, hook)
+        run = _Run(slack, discord, smtp, out, hook, ntfy)
         people = ", ".join(f"{p.name} <{p.email}>" for p in run.people)
         say(f"Ready in {time.monotonic() - started:.1f} s. Subscribers of the parts: {people}.")
         _single_notice(run)
@@ -234,6 +251,7 @@ def _single_notice(run: _Run) -> None:
 
     say("\n[1/3] One low-stock notice, for a part whose name tries to ping and format")
     mark = run.mark()
+    pushed = len(run.ntfy.accepted) if run.ntfy else 0
     run.deliver([low_stock_notice(f"M3 x 8 screw {HOSTILE}", 12)])
     slack, discord, emails = run.since(mark, "1-single")
     for payload in slack:
@@ -247,6 +265,11 @@ def _single_notice(run: _Run) -> None:
     run.expect("1 Discord embed with 6 fields", fields is not None and len(fields) == 6)
     run.expect("1 email to each subscriber", _recipients(emails) == _addresses(run))
     _show_webhook(run)
+    if run.ntfy:
+        phone = run.ntfy.accepted[pushed:]
+        for payload in phone:
+            say(f"  ntfy (Apprise): {_cut(str(payload.get('title', '')))}")
+        run.expect("1 ntfy push through Apprise", len(phone) == 1)
 
 
 def _show_webhook(run: _Run) -> None:

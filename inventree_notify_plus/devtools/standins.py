@@ -337,3 +337,59 @@ class SmtpStandIn:
     def to(self, address: str) -> list[Message]:
         """Messages delivered to ``address``."""
         return [m for rcpts, m in self.messages if address in rcpts]
+
+
+class AppriseStandIn(WebhookStandIn):
+    """An ntfy server, a Mattermost incoming webhook or Apprise's JSON endpoint on loopback.
+
+    ``kind`` is ``ntfy`` (``ntfy://host:port/<topic>``, JSON published to the root),
+    ``mattermost`` (``mmost://host:port/<token>``, posted to ``/hooks/<token>``) or ``json``
+    (``json://host:port/<path>``: ``{version, title, message, type}``). Scripted failures and the
+    rate limit answer as those servers do: 429 with ``Retry-After`` (ntfy adds its JSON error).
+    """
+
+    TOKEN = "SeCrEtToKeN0123456789abcd"  # noqa: S105 - a stand-in's fake token, for scrub tests
+
+    def __init__(self, kind: str, **kwargs: Any) -> None:
+        if kind not in ("ntfy", "mattermost", "json"):
+            raise ValueError(f"unknown Apprise stand-in '{kind}'")
+        super().__init__(kind, **kwargs)
+
+    @property
+    def url(self) -> str:
+        """The Apprise URL of this stand-in."""
+        host = f"{LOOPBACK}:{self.port}"
+        if self.kind == "ntfy":
+            return f"ntfy://{host}/stores-{self.TOKEN}"
+        if self.kind == "mattermost":
+            return f"mmost://{host}/{self.TOKEN}"
+        return f"json://{host}/notify/{self.TOKEN}"
+
+    def rate_limit_answer(self, seconds: float) -> Answer:
+        """429 with ``Retry-After`` in whole seconds, like ntfy and nginx-fronted servers."""
+        after = {"Retry-After": str(max(1, round(seconds + 0.49)))}
+        if self.kind == "ntfy":
+            return Answer(429, {"code": 42901, "http": 429, "error": "limit reached"}, after)
+        return Answer(429, "Too Many Requests", after)
+
+    def _accept(self, payload: dict[str, Any]) -> Answer:
+        with self.lock:
+            self.accepted.append(payload)
+            self.accepted_at.append(time.monotonic())
+        if self.kind == "ntfy":
+            return Answer(200, {"id": f"m{len(self.accepted)}", "event": "message"})
+        return Answer(200, "ok")
+
+    def titles(self) -> list[str]:
+        """The title (or first line, for Mattermost, which has no title) of each message."""
+        found = []
+        for payload in self.accepted:
+            title = payload.get("title") or (payload.get("text") or "").split("\n", 1)[0]
+            found.append(str(title))
+        return found
+
+    def bodies(self) -> list[str]:
+        """The body of each message as the service received it."""
+        return [
+            str(p.get("message") or p.get("text") or p.get("body") or "") for p in self.accepted
+        ]

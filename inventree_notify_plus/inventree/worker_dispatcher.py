@@ -37,10 +37,19 @@ def render_context() -> RenderContext:
     )
 
 
-def channels() -> dict[str, Channel]:
-    """One instance of each channel, rendering with this instance's name."""
+def channels(config: Any = None) -> dict[str, Channel]:
+    """One instance of each channel, rendering with this instance's name.
+
+    With the routing ``config``, the Apprise channel knows each destination's service, so each
+    gets that service's token bucket.
+    """
     context = render_context()
-    return {kind: cls(context) for kind, cls in CHANNELS.items()}
+    found = {kind: cls(context) for kind, cls in CHANNELS.items()}
+    if config is not None:
+        found["apprise"].urls = {  # type: ignore[attr-defined]
+            d.key: d.url for d in config.destinations if d.kind == "apprise"
+        }
+    return found
 
 
 def setting_int(plugin: Any, key: str, least: int) -> int:
@@ -74,9 +83,10 @@ def build_dispatcher(plugin: Any, on_claim: Callable[[datetime], None] | None = 
         max_attempts=setting_int(plugin, "RETRY_MAX_ATTEMPTS", least=1),
         max_age=timedelta(hours=setting_int(plugin, "RETRY_MAX_HOURS", least=1)),
     )
+    config = plugin.routing_config()
     return Dispatcher(
-        directory=SettingsDirectory(plugin.routing_config(), get_email_for_user),
-        channels=channels(),
+        directory=SettingsDirectory(config, get_email_for_user),
+        channels=channels(config),
         policy=policy,
         group_interval=timedelta(seconds=setting_int(plugin, "GROUP_INTERVAL", least=0)),
         on_claim=on_claim,

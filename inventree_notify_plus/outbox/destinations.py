@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from ..channels.base import Destination, Skip
-from ..redaction import mask_email, mask_url
+from ..redaction import mask_email
 from ..routing.config import SIGNED_WEBHOOK, RoutingConfig, WebhookDestination
 
 
@@ -48,13 +48,13 @@ class SettingsDirectory:
     def resolve(self, key: str) -> Destination | Skip:
         """The live destination for a stored key."""
         kind, _, rest = key.partition(":")
-        if kind in ("slack", "discord"):
+        if kind in ("slack", "discord", "apprise"):
             dest = self.config.destination(key)
             if dest is None or not dest.url:
                 return Skip(f"the {kind} destination '{rest}' is no longer configured")
             if dest.app:
                 return self._slack_app(key, dest)
-            return Destination(kind, key, dest.url, f"{kind} '{dest.name}' ({mask_url(dest.url)})")
+            return Destination(kind, key, dest.url, dest.label)
         if kind == SIGNED_WEBHOOK:
             dest = self.config.destination(key)
             if dest is None or not dest.url:
@@ -63,13 +63,7 @@ class SettingsDirectory:
                 return Skip(
                     "the 'Webhook secret' setting is empty: a webhook is never sent unsigned"
                 )
-            return Destination(
-                kind,
-                key,
-                dest.url,
-                f"webhook '{dest.name}' ({mask_url(dest.url)})",
-                secret=self.config.webhook_secret,
-            )
+            return Destination(kind, key, dest.url, dest.label, secret=self.config.webhook_secret)
         if kind == "email":
             try:
                 user = get_user_model().objects.get(pk=int(rest.rsplit(":", 1)[-1]))

@@ -140,7 +140,7 @@ def pace(
     When it may send it takes a token and opens the grouping window (closed again if
     nothing is delivered). Call it in the claim's transaction: the state stays locked.
     """
-    limit = channel.rate_limit
+    limit = channel.limit_for(destination)
     state = DestinationState.objects.select_for_update().filter(destination=destination).first()
     if state is None:
         DestinationState.objects.get_or_create(
@@ -205,7 +205,7 @@ def take_token(destination: str, channel: Channel, now: datetime | None = None) 
     the seconds to wait. The grouping interval is left alone: a test message is not a notice.
     On the database's clock, like the dispatcher's pacing.
     """
-    limit = channel.rate_limit
+    limit = channel.limit_for(destination)
     now = now or database_now()
     with transaction.atomic():
         state = DestinationState.objects.select_for_update().filter(destination=destination).first()

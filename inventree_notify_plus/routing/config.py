@@ -25,6 +25,8 @@ SLACK_APP = "slack_app"  # the channel of Slack app destinations (``slack:<name>
 # Signed outgoing webhooks (``WEBHOOK_URLS``): no single-URL setting, so 'default' is a name
 # an admin may give one of them (it then receives the notices no route matches).
 SIGNED_WEBHOOK = "webhook"
+# Named destinations that are not webhooks of one service: Apprise URLs (``apprise:<name>``).
+APPRISE_KIND = "apprise"
 EMAIL_MODES = ("immediate", "hourly", "daily")
 
 
@@ -56,7 +58,7 @@ class WebhookDestination:
         """What the delivery log shows: the URL masked, or the app channel's id (not secret)."""
         if self.app:
             return f"slack app '{self.name}' (#{self.url})"
-        return f"{self.kind} '{self.name}' ({mask_url(self.url)})"
+        return f"{self.kind} '{self.name}' ({mask_destination_url(self.kind, self.url)})"
 
 
 @dataclass(frozen=True)
@@ -132,9 +134,17 @@ def parse_destinations(
     entry of the same name, or one called ``default``, would silently shadow another.
     """
     result: list[WebhookDestination] = []
-    for entry in _entries(text):
+    for entry in _entries(text, kind):
         dest = _parse_destination(kind, entry)
         taken = [d.name for d in result]
+        if dest.name == "default" and kind == APPRISE_KIND:
+            raise ValidationError(
+                _(
+                    "The name 'default' is reserved (unrouted notices go to the 'default' "
+                    "destinations); give this Apprise URL another name, e.g. 'phones'."
+                ),
+                code="reserved_name",
+            )
         if dest.name == "default" and not allow_default:
             raise ValidationError(
                 _(
@@ -165,7 +175,7 @@ def parse_destinations_lenient(
     """
     result: list[WebhookDestination] = []
     problems: list[str] = []
-    for entry in _entries(text):
+    for entry in _entries(text, kind):
         try:
             dest = _parse_destination(kind, entry)
         except ValidationError as exc:
@@ -185,8 +195,23 @@ def parse_destinations_lenient(
     return result, problems
 
 
-def _entries(text: str) -> list[str]:
+def _entries(text: str, kind: str = "") -> list[str]:
+    # Apprise URLs may hold commas (several targets): their entries are separated by spaces only.
+    if kind == APPRISE_KIND:
+        return (text or "").split()
     return (text or "").replace(",", " ").split()
+
+
+def mask_destination_url(kind: str, url: str) -> str:
+    """A destination's URL as the log and the console show it (its secret parts hidden).
+
+    Apprise URLs carry tokens in service-specific places; Apprise's own privacy form knows them.
+    """
+    if kind == APPRISE_KIND:
+        from ..channels.apprise_urls import mask_apprise_url
+
+        return mask_apprise_url(url)
+    return mask_url(url)
 
 
 def _parse_destination(kind: str, entry: str) -> WebhookDestination:
@@ -194,7 +219,7 @@ def _parse_destination(kind: str, entry: str) -> WebhookDestination:
     if not sep or not name or not url:
         raise ValidationError(
             _("Write each destination as name=URL (got '{entry}').").format(
-                entry=mask_url(entry) if "://" in entry else entry
+                entry=mask_destination_url(kind, entry) if "://" in entry else entry
             ),
             code="invalid_destination",
         )
@@ -309,7 +334,8 @@ def _parse_route(
             raise ValidationError(
                 _(
                     "Route {n}: unknown destination '{key}' (configured: {known}). Add it under "
-                    "'More Slack channels' / 'Slack app channels' / 'More Discord channels' first, or fix the name."
+                    "'More Slack channels' / 'Slack app channels' / 'More Discord channels' / "
+                    "'Apprise URLs' first, or fix the name."
                 ).format(n=index, key=key, known=", ".join(sorted(known_keys)) or "none"),
                 code="unknown_destination",
             )

@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..notice_categories import LOW_STOCK, RECOVERED
-from ..redaction import mask_url
 from .config import (
+    APPRISE_KIND,
     SIGNED_WEBHOOK,
     WEBHOOK_KINDS,
     RoutingConfig,
     WebhookDestination,
+    mask_destination_url,
     parse_destinations_lenient,
     parse_routes_lenient,
 )
@@ -62,6 +63,12 @@ def from_settings(settings: Mapping[str, Any]) -> RoutingConfig:
         )
     destinations += hooks
     problems += hook_problems
+    # --- apprise --- named Apprise URLs (``apprise:<name>``); absent in older settings snapshots.
+    apprise, apprise_problems = parse_destinations_lenient(
+        APPRISE_KIND, settings.get("APPRISE_URLS") or ""
+    )
+    destinations += apprise
+    problems += apprise_problems
     routes, route_problems = parse_routes_lenient(
         settings["ROUTES"] or "", [d.key for d in destinations]
     )
@@ -80,8 +87,13 @@ def from_settings(settings: Mapping[str, Any]) -> RoutingConfig:
 
 
 def masked_destinations(config: RoutingConfig) -> list[dict[str, str]]:
-    """The Slack/Discord destinations, masked: what an admin may see of the secrets."""
+    """Every configured destination, masked: what an admin may see of the secrets."""
     return [
-        {"key": d.key, "url": f"Slack app, channel {d.url}" if d.app else mask_url(d.url)}
+        {
+            "key": d.key,
+            "kind": d.kind,
+            "name": d.name,
+            "url": f"Slack app, channel {d.url}" if d.app else mask_destination_url(d.kind, d.url),
+        }
         for d in config.destinations
     ]

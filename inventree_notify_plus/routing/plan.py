@@ -76,13 +76,17 @@ def plan(
     people = list(recipients)
     planned: list[PlannedDelivery] = []
     for dest in webhook_targets(notice, config):
-        attr = "slack_member_id" if dest.kind == "slack" else "discord_user_id"
-        if dest.kind == SIGNED_WEBHOOK:
-            # A signed webhook lists the recipients' usernames in its document; each notice
-            # is its own POST (its webhook-id is the delivery's), so it is never held back
-            # for a digest.
-            attr = "username"
-        mentions = tuple(sorted({getattr(p, attr) for p in people if getattr(p, attr)}))
+        # A signed webhook lists the recipients' usernames in its document (each notice its
+        # own POST, its webhook-id the delivery's, never held back for a digest); Apprise
+        # services get no mentions.
+        attr = {
+            "slack": "slack_member_id",
+            "discord": "discord_user_id",
+            SIGNED_WEBHOOK: "username",
+        }.get(dest.kind)
+        mentions = (
+            tuple(sorted({getattr(p, attr) for p in people if getattr(p, attr)})) if attr else ()
+        )
         planned.append(
             PlannedDelivery(
                 channel=dest.channel,

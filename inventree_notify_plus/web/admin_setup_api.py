@@ -33,18 +33,18 @@ class TestSendView(NotifyPlusView):
 
     def post(self, request: Request, channel: str) -> Response:
         """Send synchronously: the admin is waiting for the answer."""
+        from ..channels import CHANNELS
         from ..channels.base import Skip
         from ..inventree.worker_dispatcher import channels
         from ..outbox.destinations import SettingsDirectory
 
         plugin = self.plugin
-        if channel not in ("email", "slack", "discord", "webhook"):
-            return Response(
-                {"error": "channel must be email, slack, discord or webhook"}, status=400
-            )
+        if channel not in CHANNELS:
+            return Response({"error": f"channel must be one of {', '.join(CHANNELS)}"}, status=400)
         name = str(request.data.get("destination", "default"))
         key = f"email:user:{request.user.pk}" if channel == "email" else f"{channel}:{name}"
-        destination = SettingsDirectory(plugin.routing_config()).resolve(key)
+        config = plugin.routing_config()
+        destination = SettingsDirectory(config).resolve(key)
         if isinstance(destination, Skip):
             return Response({"outcome": "not sent", "detail": destination.reason}, status=400)
         notice = Notice(
@@ -56,7 +56,7 @@ class TestSendView(NotifyPlusView):
             facts=(Fact("Destination", destination.label),),
         )
         # The channel that sends there: a slack:<name> Slack app channel is the app's.
-        sender = channels()[destination.kind]
+        sender = channels(config)[destination.kind]
         if plugin.outbox_ready():
             from math import ceil
 

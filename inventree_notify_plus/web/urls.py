@@ -14,6 +14,7 @@ from django.urls import path
 
 from .admin_api import DeliveryLogView, HealthView, ResendView
 from .admin_setup_api import PickView, PreviewView, RoutesView, TestSendView
+from .destinations_api import DestinationAddView, DestinationKindsView, DestinationValidateView
 from .explain_api import ExplainView
 from .user_api import HereView, LocationSubscriptionView, MineView
 from .webhook_api import WebhookSecretView
@@ -31,4 +32,12 @@ urlpatterns = [
     path("mine/", MineView.as_view(), name="mine"),
     path("explain/", ExplainView.as_view(), name="explain"),
     path("admin/webhook-secret/", WebhookSecretView.as_view(), name="webhook-secret"),
+    # --- apprise --- the console's Add destination form (destinations_api)
+    path("admin/destinations/", DestinationAddView.as_view(), name="destination-add"),
+    path("admin/destinations/kinds/", DestinationKindsView.as_view(), name="destination-kinds"),
+    path(
+        "admin/destinations/validate/",
+        DestinationValidateView.as_view(),
+        name="destination-validate",
+    ),
 ]
