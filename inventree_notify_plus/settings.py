@@ -15,10 +15,8 @@ from django.utils.translation import gettext_lazy as _
 
 from . import validation
 from .inventree import consent
-from .inventree.categories import route_categories
-from .routing.config import SIGNED_WEBHOOK, parse_destinations, parse_routes
-from .routing.quiet_hours import parse_quiet_hours, validate_timezone
-from .routing.slack_app import app_names_clash, parse_app_channels
+from .inventree import setting_checks as checks
+from .routing.quiet_hours import validate_timezone
 
 BACK_TO_INVENTREE = _(
     "To go back to InvenTree's own email, deactivate the plugin (Settings > Plugins)."
@@ -43,101 +41,6 @@ def _default_delete_days() -> int:
         return 30
     limits = validation.DELETE_DAYS_RANGE
     return min(limits.high, max(limits.low, days))
-
-
-def _validate_extra_slack(value: str) -> None:
-    dests = parse_destinations("slack", value)
-    for dest in dests:
-        validation.validate_slack_webhook_url(dest.url)
-    app_names_clash([d.name for d in dests], _app_channel_names())
-
-
-def _validate_slack_webhook(value: str) -> None:
-    validation.validate_slack_webhook_url(value)
-    if (value or "").strip():
-        app_names_clash(["default"], _app_channel_names())
-
-
-def _validate_extra_discord(value: str) -> None:
-    for dest in parse_destinations("discord", value):
-        validation.validate_discord_webhook_url(dest.url)
-
-
-def _validate_webhook_urls(value: str) -> None:
-    for dest in parse_destinations(SIGNED_WEBHOOK, value, allow_default=True):
-        validation.validate_webhook_url(dest.url)
-
-
-def _validate_apprise_urls(value: str) -> None:
-    """Each ``name=URL`` read by Apprise's own parser; the error names the entry, not its URL."""
-    from django.core.exceptions import ValidationError
-
-    from .channels.apprise_urls import validate_apprise_url
-
-    for dest in parse_destinations("apprise", value):
-        try:
-            validate_apprise_url(dest.url)
-        except ValidationError as exc:
-            raise ValidationError(
-                _("Apprise URL '{name}': {problem}").format(
-                    name=dest.name, problem=" ".join(exc.messages)
-                ),
-                code=exc.code,
-            ) from None
-
-
-def _validate_routes(value: str) -> None:
-    """Refuse routes naming an unknown destination or notification category.
-
-    A destination typo would reroute notices; a category typo would make a dead route.
-    """
-    from plugin import registry
-
-    plugin = registry.get_plugin(consent.SLUG, active=None)
-    known = [d.key for d in plugin.routing_config().destinations] if plugin else None
-    parse_routes(value, known, route_categories())
-
-
-def _validate_quiet_hours(value: str) -> None:
-    parse_quiet_hours(value)
-
-
-def _validate_timezone(value: str) -> None:
-    validate_timezone(value)
-
-
-# --- slack-app: the Slack app's settings check against the saved Slack webhooks ---
-def _configured_plugin() -> Any:
-    from plugin import registry
-
-    return registry.get_plugin(consent.SLUG, active=None)
-
-
-def _slack_webhook_names() -> list[str]:
-    """Names of the Slack webhook destinations as saved ('default' while the URL is set)."""
-    plugin = _configured_plugin()
-    if plugin is None:
-        return []
-    return [d.name for d in plugin.routing_config().destinations if d.kind == "slack" and not d.app]
-
-
-def _app_channel_names() -> list[str]:
-    """Names of the Slack app channels as saved."""
-    plugin = _configured_plugin()
-    if plugin is None:
-        return []
-    return [d.name for d in plugin.routing_config().destinations if d.app]
-
-
-def _validate_slack_app_channels(value: str) -> None:
-    """Refuse a bad channel id, a repeated name, or a name a Slack webhook already has."""
-    parse_app_channels(value, _slack_webhook_names())
-
-
-def _validate_remind_after(value: str) -> None:
-    from .inventree.reminders import parse_interval
-
-    parse_interval(value)
 
 
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -220,7 +123,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         ),
         "default": "",
         "protected": True,
-        "validator": _validate_slack_webhook,
+        "validator": checks.validate_slack_webhook,
     },
     "SLACK_EXTRA_WEBHOOKS": {
         "name": _("More Slack channels"),
@@ -230,7 +133,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         ),
         "default": "",
         "protected": True,
-        "validator": _validate_extra_slack,
+        "validator": checks.validate_extra_slack,
     },
     "DISCORD_WEBHOOK_URL": {
         "name": _("Discord webhook URL"),
@@ -249,7 +152,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         ),
         "default": "",
         "protected": True,
-        "validator": _validate_extra_discord,
+        "validator": checks.validate_extra_discord,
     },
     "ROUTES": {
         "name": _("Routes"),
@@ -262,7 +165,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
             '"to": ["slack:purchasing"]}]'
         ),
         "default": "",
-        "validator": _validate_routes,
+        "validator": checks.validate_routes,
     },
     "GROUP_INTERVAL": {
         "name": _("Grouping interval (seconds)"),
@@ -331,7 +234,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
             "of the channel's About tab. Needs the 'Slack bot token'."
         ),
         "default": "",
-        "validator": _validate_slack_app_channels,
+        "validator": checks.validate_slack_app_channels,
     },
     # --- reminders ---
     "REMIND_AFTER": {
@@ -344,7 +247,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
             "E.g. 7d, 12h, 30m, 2w, 1d12h. Empty or 0: no reminders. Needs schedule integration."
         ),
         "default": "",
-        "validator": _validate_remind_after,
+        "validator": checks.validate_remind_after,
     },
     "LOW_STOCK_COUNT_ON_ORDER": {
         "name": _("Count stock on order"),
@@ -370,7 +273,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         ),
         "default": "",
         "protected": True,
-        "validator": _validate_webhook_urls,
+        "validator": checks.validate_webhook_urls,
     },
     "WEBHOOK_SECRET": {
         "name": _("Webhook secret"),
@@ -393,7 +296,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         ),
         "default": "",
         "protected": True,
-        "validator": _validate_apprise_urls,
+        "validator": checks.validate_apprise_urls,
     },
 }
 
@@ -431,13 +334,13 @@ USER_SETTINGS: dict[str, dict[str, Any]] = {
             "Hold email during these hours, e.g. 22-07 (empty: none). Slack/Discord posts are not held."
         ),
         "default": "",
-        "validator": _validate_quiet_hours,
+        "validator": checks.validate_quiet_hours,
     },
     "NOTIFY_PLUS_TIMEZONE": {
         "name": _("Notify Plus: time zone"),
         "description": _("Your time zone for quiet hours and digests, e.g. Europe/Berlin."),
         "default": "UTC",
-        "validator": _validate_timezone,
+        "validator": validate_timezone,
     },
     "NOTIFY_PLUS_SLACK_MEMBER_ID": {
         "name": _("Notify Plus: Slack member ID"),

@@ -372,7 +372,7 @@ class AppriseStandIn(WebhookStandIn):
             return Answer(429, {"code": 42901, "http": 429, "error": "limit reached"}, after)
         return Answer(429, "Too Many Requests", after)
 
-    def _accept(self, payload: dict[str, Any]) -> Answer:
+    def _accept(self, payload: dict[str, Any], wait: bool = True) -> Answer:
         with self.lock:
             self.accepted.append(payload)
             self.accepted_at.append(time.monotonic())
