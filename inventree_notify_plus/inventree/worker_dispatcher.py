@@ -74,13 +74,17 @@ def build_dispatcher(plugin: Any, on_claim: Callable[[datetime], None] | None = 
         max_attempts=setting_int(plugin, "RETRY_MAX_ATTEMPTS", least=1),
         max_age=timedelta(hours=setting_int(plugin, "RETRY_MAX_HOURS", least=1)),
     )
-    return Dispatcher(
+    dispatcher = Dispatcher(
         directory=SettingsDirectory(plugin.routing_config(), get_email_for_user),
         channels=channels(),
         policy=policy,
         group_interval=timedelta(seconds=setting_int(plugin, "GROUP_INTERVAL", least=0)),
         on_claim=on_claim,
     )
+    from .silences import mention_ids
+
+    dispatcher.mentions_of = mention_ids  # a snoozed user's mentions leave channel posts
+    return dispatcher
 
 
 def email_dispatcher() -> Any:

@@ -13,7 +13,14 @@ from django.urls import path
 
 from .admin_api import DeliveryLogView, HealthView, ResendView
 from .admin_setup_api import PickView, PreviewView, RoutesView, TestSendView
+from .silences_api import SilenceDetailView, SilenceListView, SilenceSuggestView
+from .snooze_view import MySnoozesView, MySnoozeView, SnoozeView
 from .user_api import HereView, LocationSubscriptionView, MineView
+
+# InvenTree answers 401 under /plugin/ before a view runs unless the view says it checks
+# sign-in itself: the snooze page does, to send a person from a message to the login.
+_snooze_page = SnoozeView.as_view()
+_snooze_page.auth_exempt = True  # type: ignore[attr-defined]
 
 urlpatterns = [
     path("locations/", LocationSubscriptionView.as_view(), name="locations"),
@@ -26,4 +33,11 @@ urlpatterns = [
     path("pick/", PickView.as_view(), name="pick"),
     path("here/", HereView.as_view(), name="here"),
     path("mine/", MineView.as_view(), name="mine"),
+    # --- silences ---
+    path("silences/", SilenceListView.as_view(), name="silences"),
+    path("silences/suggest/", SilenceSuggestView.as_view(), name="silence-suggest"),
+    path("silences/<int:pk>/", SilenceDetailView.as_view(), name="silence"),
+    path("snooze/<str:signed>/", _snooze_page, name="snooze"),
+    path("snoozes/", MySnoozesView.as_view(), name="snoozes"),
+    path("snoozes/<int:pk>/", MySnoozeView.as_view(), name="my-snooze"),
 ]
