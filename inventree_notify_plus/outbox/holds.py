@@ -6,8 +6,9 @@ was created is held too, and costs two small queries while no silence or snooze 
 - Silences (staff, ``models.Silence``): a due row whose notice matches an active silence is
   held: status 'silenced', ``silence`` set, kept in the delivery log. Matching (:func:`matches`)
   needs no InvenTree: a part, a part category with its children (the notice's
-  ``part_category_path``), a stock location with its children (``location_path``), a
-  notification category, a destination key; empty criteria match anything, all given must match.
+  ``part_category_path``), a stock location with its children (``location_path`` of stock
+  notices; ``stocked_in`` of a low-stock notice: where the part is stocked), a notification
+  category, a destination key; empty criteria match anything, all given must match.
 - When a silence ends (its end passed, found here by any pass, the minutely sweep's included;
   or expired by staff) :func:`release` announces once what is still true: per destination, the
   newest held row of each episode still open goes back to pending (the others are marked as
@@ -26,7 +27,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 
 from ..models import Condition, Delivery, Silence, Snooze
 
@@ -60,7 +60,13 @@ def matches(silence: Any, notice: Mapping[str, Any], destination: str) -> bool:
         scope.get("part_category_path") or ()
     ):
         return False
-    return silence.location_id is None or silence.location_id in (scope.get("location_path") or ())
+    if silence.location_id is None:
+        return True
+    # Stock notices name their locations; a low-stock notice names where the part is stocked.
+    return silence.location_id in {
+        *(scope.get("location_path") or ()),
+        *(scope.get("stocked_in") or ()),
+    }
 
 
 def active_silences(now: datetime) -> list[Silence]:
@@ -265,8 +271,3 @@ def _same_time(when: datetime, iso: str) -> bool:
         return datetime.fromisoformat(iso) == when
     except ValueError:
         return when.isoformat() == iso
-
-
-def active_filter(now: datetime) -> Q:
-    """Silences in force at ``now`` (for lists)."""
-    return Q(starts__lte=now, ends__gt=now)
