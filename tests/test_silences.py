@@ -280,3 +280,22 @@ def test_messages_carry_snooze_links(channels):
     token = mail["text"].split("Snooze 1 day: ")[1].split()[0].rstrip("/").rsplit("/", 1)[1]
     assert snoozing.verify(token).user_id == 3  # the email's links are bound to its recipient
     assert ">Snooze 1 day</a>" in mail["html"]
+
+
+def test_recovery_of_a_held_episode_is_held_with_it(slack, channels):
+    """A silence of low-stock notices also holds their recovery (another category)."""
+    directory = make_directory(Destination("slack", "slack:default", slack.url, "slack"))
+    s = silence(category="part.notify_low_stock")
+    d = dispatcher(directory, channels)
+    enqueue(part_notice(5), [slack_plan()])
+    d.drain(budget_seconds=1)
+    recovered = replace(
+        part_notice(5, state="resolved"), category="notify_plus.low_stock_recovered"
+    )
+    enqueue(recovered, [slack_plan()])
+    d.drain(budget_seconds=1)
+    assert {r.status for r in Delivery.objects.all()} == {"silenced"}
+    holds.expire(s.pk, timezone.now())
+    d.drain(budget_seconds=1)
+    assert slack.accepted == []
+    assert all("recovered while silenced" in r.last_error for r in Delivery.objects.all())

@@ -8,7 +8,8 @@ was created is held too, and costs two small queries while no silence or snooze 
   needs no InvenTree: a part, a part category with its children (the notice's
   ``part_category_path``), a stock location with its children (``location_path`` of stock
   notices; ``stocked_in`` of a low-stock notice: where the part is stocked), a notification
-  category, a destination key; empty criteria match anything, all given must match.
+  category, a destination key; empty criteria match anything, all given must match. The rest
+  of an episode a silence holds (its recovery notice) is held with it.
 - When a silence ends (its end passed, found here by any pass, the minutely sweep's included;
   or expired by staff) :func:`release` announces once what is still true: per destination, the
   newest held row of each episode still open goes back to pending (the others are marked as
@@ -100,12 +101,24 @@ def _hold(silences: list[Silence], now: datetime) -> int:
             .select_related("notice_record")
             .filter(status=Status.PENDING, due_at__lte=now)
         )
+        # An episode a silence holds stays held whole: its recovery notice (another category,
+        # say) is not announced for something that was never announced.
+        episodes = dict(
+            ((e, d), pk)
+            for e, d, pk in Delivery.objects.filter(
+                status=Status.SILENCED, silence_id__in=[s.pk for s in silences]
+            )
+            .exclude(episode="")
+            .values_list("episode", "destination", "silence_id")
+        )
         by_silence: dict[int, list[int]] = {}
         for row in rows:
-            for silence in silences:
-                if matches(silence, row.notice, row.destination):
-                    by_silence.setdefault(silence.pk, []).append(row.pk)
-                    break
+            chosen = next(
+                (s.pk for s in silences if matches(s, row.notice, row.destination)),
+                episodes.get((row.episode, row.destination)) if row.episode else None,
+            )
+            if chosen is not None:
+                by_silence.setdefault(chosen, []).append(row.pk)
         for silence_id, ids in by_silence.items():
             held += Delivery.objects.filter(pk__in=ids, status=Status.PENDING).update(
                 status=Status.SILENCED,
