@@ -299,3 +299,19 @@ def test_recovery_of_a_held_episode_is_held_with_it(slack, channels):
     d.drain(budget_seconds=1)
     assert slack.accepted == []
     assert all("recovered while silenced" in r.last_error for r in Delivery.objects.all())
+
+
+def test_a_recovery_queued_before_the_release_is_not_announced(slack, channels):
+    directory = make_directory(Destination("slack", "slack:default", slack.url, "slack"))
+    s = silence(category="part.notify_low_stock")
+    d = dispatcher(directory, channels)
+    enqueue(part_notice(5), [slack_plan()])
+    d.drain(budget_seconds=1)
+    recovered = replace(
+        part_notice(5, state="resolved"), category="notify_plus.low_stock_recovered"
+    )
+    enqueue(recovered, [slack_plan()])  # queued, not yet seen by a pass, when staff expire it
+    holds.expire(s.pk, timezone.now())
+    d.drain(budget_seconds=1)
+    assert slack.accepted == []
+    assert {r.status for r in Delivery.objects.all()} == {"skipped"}

@@ -29,7 +29,7 @@ from typing import Any
 
 from django.db import transaction
 
-from ..models import Condition, Delivery, Silence, Snooze
+from ..models import Condition, Delivery, NoticeRecord, Silence, Snooze
 
 logger = logging.getLogger("inventree")
 
@@ -245,6 +245,14 @@ def release(silence_id: int, now: datetime) -> int:
             last_error=f"held by silence {silence_id}; released",
             updated_at=now,
         )
+        # What the episode's end queued meanwhile (its recovery notice), not held yet: the
+        # condition was never announced to these destinations, so its end is not either.
+        ended = {(r.episode, r.destination) for r in rows if r.episode in closed}
+        for row in Delivery.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            status=Status.PENDING, episode__in={e for e, _ in ended}
+        ):
+            if (row.episode, row.destination) in ended:
+                skipped.setdefault(RECOVERED_REASON.format(id=silence_id), []).append(row.pk)
         for reason, ids in skipped.items():
             Delivery.objects.filter(pk__in=ids).update(
                 status=Status.SKIPPED, last_error=reason, updated_at=now
@@ -264,12 +272,15 @@ def release(silence_id: int, now: datetime) -> int:
 def episode_open(episode: str, rows: Iterable[Delivery] = ()) -> bool:
     """Whether ``episode`` ('low_stock:part:12@<since>') is still going on.
 
-    Ended if one of ``rows`` is its resolution, or its condition ended or started again since
-    (a different episode); an episode without a condition row is open unless resolved.
+    Ended if its resolution was queued (among ``rows`` or not), or its condition ended or
+    started again since (a different episode); an episode without a condition row is open
+    unless resolved.
     """
     for row in rows:
         if row.episode == episode and row.notice.get("state") == "resolved":
             return False
+    if NoticeRecord.objects.filter(data__episode=episode, data__state="resolved").exists():
+        return False  # its resolution was queued (and is not among the held rows)
     key, _, since = episode.partition("@")
     condition = Condition.objects.filter(key=key).first()
     if condition is None:
