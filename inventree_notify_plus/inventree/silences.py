@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -48,9 +49,24 @@ def _when(value: Any, field: str, errors: dict[str, str]) -> datetime | None:
     if parsed is None:
         errors[field] = "give a date and time in ISO 8601, e.g. 2026-12-24T18:00:00Z"
         return None
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, UTC)
-    return parsed
+    return _django_form(parsed)
+
+
+def _django_form(value: datetime) -> datetime:
+    """Aware (UTC) with ``USE_TZ``, else naive in InvenTree's time zone, like ``timezone.now()``.
+
+    InvenTree runs with ``USE_TZ`` off: an ISO time with an offset is converted, not compared.
+    """
+    if settings.USE_TZ:
+        return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
+    return timezone.make_naive(value) if timezone.is_aware(value) else value
+
+
+def iso(value: datetime) -> str:
+    """ISO 8601 with its offset (a naive time is in InvenTree's time zone), for browsers."""
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value.isoformat()
 
 
 def _pk(value: Any, field: str, errors: dict[str, str]) -> int | None:
@@ -162,12 +178,12 @@ def describe(silence: Any, now: datetime, names: Mapping[str, Mapping[int, str]]
         else "",
         "category": silence.category,
         "destination": silence.destination,
-        "starts": silence.starts.isoformat(),
-        "ends": silence.ends.isoformat(),
+        "starts": iso(silence.starts),
+        "ends": iso(silence.ends),
         "comment": silence.comment,
         "author": silence.author.get_username() if silence.author_id else "",
-        "created": silence.created_at.isoformat(),
-        "released": silence.released_at.isoformat() if silence.released_at else None,
+        "created": iso(silence.created_at),
+        "released": iso(silence.released_at) if silence.released_at else None,
         "held": getattr(silence, "held_count", 0),
     }
 

@@ -41,7 +41,7 @@ class SilenceListView(NotifyPlusView):
         """Active, pending and recently expired silences, each with how many rows it held."""
         if (refused := _not_ready(self.plugin)) is not None:
             return refused
-        from ..inventree.silences import KEPT_VISIBLE, describe, names_for
+        from ..inventree.silences import KEPT_VISIBLE, describe, iso, names_for
         from ..models import Silence
         from ..outbox.clock import database_now
 
@@ -56,7 +56,7 @@ class SilenceListView(NotifyPlusView):
         rows = [describe(s, now, names) for s in silences]
         return Response(
             {
-                "now": now.isoformat(),
+                "now": iso(now),
                 "active": [r for r in rows if r["state"] == "active"],
                 "pending": [r for r in rows if r["state"] == "pending"],
                 "expired": [r for r in rows if r["state"] == "expired"],
@@ -114,6 +114,7 @@ class SilenceSuggestView(NotifyPlusView):
         """``?delivery=<id>``: its part (or category path's last), category and destination."""
         if (refused := _not_ready(self.plugin)) is not None:
             return refused
+        from ..inventree.silences import iso
         from ..models import Delivery
         from ..outbox.clock import database_now
 
@@ -134,8 +135,8 @@ class SilenceSuggestView(NotifyPlusView):
                 "location": None,
                 "category": row.category,
                 "destination": row.destination,
-                "starts": now.isoformat(),
-                "ends": (now + timedelta(hours=4)).isoformat(),
+                "starts": iso(now),
+                "ends": iso(now + timedelta(hours=4)),
                 "comment": f"like delivery {row.pk}: {row.title}"[:200],
             }
         )

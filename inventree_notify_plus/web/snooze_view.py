@@ -124,14 +124,16 @@ class SnoozeView(View):
 
 def describe(snooze: Any) -> dict[str, Any]:
     """One snooze as 'My notifications' shows it."""
+    from ..inventree.silences import iso
+
     return {
         "id": snooze.pk,
         "pk": snooze.pk,
         "title": snooze.title or snooze.episode,
         "episode": snooze.episode,
         "object_ref": snooze.object_ref,
-        "until": snooze.until.isoformat(),
-        "created": snooze.created_at.isoformat(),
+        "until": iso(snooze.until),
+        "created": iso(snooze.created_at),
     }
 
 
