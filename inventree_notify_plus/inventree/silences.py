@@ -19,6 +19,15 @@ from django.utils.dateparse import parse_datetime
 from .consent import stored_choices
 
 KEPT_VISIBLE = timedelta(days=7)  # expired silences stay in the list this long
+# What the console offers (the API also takes any ``ends``).
+DURATIONS = {
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "1d": timedelta(days=1),
+    "3d": timedelta(days=3),
+    "1w": timedelta(weeks=1),
+    "2w": timedelta(weeks=2),
+}
 MENTION_KEYS = ("NOTIFY_PLUS_SLACK_MEMBER_ID", "NOTIFY_PLUS_DISCORD_USER_ID")
 
 
@@ -86,7 +95,8 @@ def _pk(value: Any, field: str, errors: dict[str, str]) -> int | None:
 def validate(data: Mapping[str, Any], plugin: Any, now: datetime | None = None) -> dict[str, Any]:
     """The fields of a new ``Silence`` from the API's JSON, or :class:`SilenceInvalidError`.
 
-    At least one criterion; ``ends`` after ``starts`` (default now) and in the future; the
+    At least one criterion; ``ends`` (or ``duration``, one of :data:`DURATIONS`, from
+    ``starts``) after ``starts`` (default now) and in the future; the
     part, part category and location exist; the category is known; the destination is one
     configured (a Slack/Discord destination key such as ``slack:ops``, or ``email:user:<id>``).
     """
@@ -128,8 +138,14 @@ def validate(data: Mapping[str, Any], plugin: Any, now: datetime | None = None) 
         )
     starts = _when(data.get("starts"), "starts", errors) or now
     ends = _when(data.get("ends"), "ends", errors)
-    if ends is None and "ends" not in errors:
-        errors["ends"] = "give when the silence ends (ISO 8601)"
+    duration = str(data.get("duration") or "").strip()
+    if ends is None and duration:
+        if duration in DURATIONS:
+            ends = starts + DURATIONS[duration]
+        else:
+            errors["duration"] = f"one of {', '.join(DURATIONS)}"
+    if ends is None and "ends" not in errors and "duration" not in errors:
+        errors["ends"] = "give when the silence ends (ISO 8601), or a duration"
     elif ends is not None:
         if ends <= starts:
             errors["ends"] = "must be after starts"

@@ -2,7 +2,8 @@
 
 - ``silences/``: GET lists active, pending and expired silences (expired ones for 7 days);
   POST creates one from JSON ``part``, ``part_category``, ``location``, ``category``,
-  ``destination``, ``starts``, ``ends``, ``comment`` (author: the caller);
+  ``destination``, ``starts``, ``ends`` (or ``duration``: 1h, 4h, 1d, 3d, 1w, 2w), ``comment``
+  (author: the caller);
 - ``silences/<id>/``: DELETE expires it now and announces, once, what it held and is still true;
 - ``silences/suggest/?delivery=<id>``: the fields of a silence matching that delivery's notice
   (the console's "Silence notices like this").
@@ -78,7 +79,11 @@ class SilenceListView(NotifyPlusView):
         try:
             fields = validate(request.data, self.plugin, now)
         except SilenceInvalidError as exc:
-            return Response({"error": str(exc), "errors": exc.errors}, status=400)
+            # Per field as InvenTree's forms show errors, and in one line for other callers.
+            fields = {
+                ("non_field_errors" if k == "criteria" else k): [v] for k, v in exc.errors.items()
+            }
+            return Response({**fields, "error": str(exc), "errors": exc.errors}, status=400)
         silence = Silence.objects.create(**fields, author=request.user, created_at=now)
         request_drain()  # rows already due are held by the next pass, not sent
         return Response(describe(silence, now, names_for([silence])), status=201)
