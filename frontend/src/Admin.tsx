@@ -5,6 +5,7 @@ import { HealthSection } from './Health';
 import type { InvenTreePluginContext } from './inventree';
 import { PreviewSection } from './Preview';
 import { RoutesEditorSection } from './RoutesEditor';
+import { SilencesSection } from './Silences';
 
 function AdminConsole({ context }: { context: InvenTreePluginContext }) {
   return (
@@ -19,6 +20,8 @@ function AdminConsole({ context }: { context: InvenTreePluginContext }) {
       <DestinationsSection context={context} />
       <Divider />
       <DeliveryLogSection context={context} />
+      <Divider />
+      <SilencesSection context={context} />
       <Divider />
       <RoutesEditorSection context={context} />
       <Divider />

@@ -139,7 +139,8 @@ class SilenceSuggestView(NotifyPlusView):
                 "part_category": None if part or not path else path[-1],
                 "location": None,
                 "category": row.category,
-                "destination": row.destination,
+                # A channel's key; one person's mailbox is rarely what is meant.
+                "destination": "" if row.channel == "email" else row.destination,
                 "starts": iso(now),
                 "ends": iso(now + timedelta(hours=4)),
                 "comment": f"like delivery {row.pk}: {row.title}"[:200],
