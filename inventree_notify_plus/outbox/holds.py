@@ -154,8 +154,9 @@ def _snooze(snoozes: list[Snooze], now: datetime, mentions_of: MentionLookup | N
             if row.channel == "email" and user in snoozed:
                 s = snoozed[user]
                 row.status = Status.SKIPPED
+                zone = " UTC" if s.until.tzinfo is not None else ""  # naive: InvenTree's zone
                 row.last_error = (
-                    f"snoozed by {s.user.get_username()} until {s.until:%Y-%m-%d %H:%M} UTC"
+                    f"snoozed by {s.user.get_username()} until {s.until:%Y-%m-%d %H:%M}{zone}"
                 )
                 row.save(update_fields=["status", "last_error", "updated_at"])
                 skipped += 1

@@ -1,8 +1,8 @@
 """The snooze page a message's link opens, and each user's own snoozes ('My notifications').
 
 - ``snooze/<signed>/``: GET shows what will be snoozed, for how long, and a Confirm button; POST
-  creates the ``Snooze``. A signed-in user is required (otherwise InvenTree's login, then back
-  here). A forged link answers 400, a link bound to another user 403, an expired or already
+  creates the ``Snooze``. A signed-in user is required (otherwise a page that links to
+  InvenTree's sign-in, answered 401). A forged link answers 400, a link bound to another user 403, an expired or already
   used one 410, each as a short page that says so (never a 500).
 - ``snoozes/``: GET the requesting user's snoozes still running; ``snoozes/<id>/`` DELETE lifts
   one of their own.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
@@ -45,9 +44,13 @@ def _refused(request: HttpRequest, exc: LinkRefusedError) -> HttpResponse:
     return _page(request, exc.status, refused=exc.reason)
 
 
-def login_url(next_path: str) -> str:
-    """InvenTree's sign-in page, coming back to ``next_path`` afterwards."""
-    return f"/web/login?redirect={quote(next_path)}&next={quote(next_path)}"
+def login_url() -> str:
+    """InvenTree's sign-in page (its web UI).
+
+    InvenTree's login returns to its own pages only (no ``?next=`` for a page outside the web
+    UI), so the snooze page asks the person to open the link again once signed in.
+    """
+    return "/web/login"
 
 
 class SnoozeView(View):
@@ -63,7 +66,7 @@ class SnoozeView(View):
             return _page(
                 request,
                 401,
-                signin=login_url(request.get_full_path()),
+                signin=login_url(),
             )
         return super().dispatch(request, *args, **kwargs)
 
