@@ -315,3 +315,17 @@ def test_a_recovery_queued_before_the_release_is_not_announced(slack, channels):
     d.drain(budget_seconds=1)
     assert slack.accepted == []
     assert {r.status for r in Delivery.objects.all()} == {"skipped"}
+
+
+def test_release_asks_whether_the_condition_still_holds(slack, channels):
+    """A part restocked a moment ago (its recovery not yet processed) is not announced."""
+    directory = make_directory(Destination("slack", "slack:default", slack.url, "slack"))
+    s = silence(category="part.notify_low_stock")
+    d = dispatcher(directory, channels)
+    enqueue(part_notice(5), [slack_plan()])
+    enqueue(part_notice(6), [slack_plan()])
+    d.drain(budget_seconds=1)
+    restocked = part_notice(6).episode
+    assert holds.expire(s.pk, timezone.now(), lambda e: e != restocked) == 1
+    d.drain(budget_seconds=2)
+    assert [t for p in slack.accepted for t in slack_titles(p)[0]] == ["Low stock: Part 5"]

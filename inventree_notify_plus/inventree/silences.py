@@ -51,6 +51,22 @@ def mention_ids(user_ids: list[int]) -> dict[int, set[str]]:
     }
 
 
+def still_true(episode: str) -> bool | None:
+    """Whether an episode's condition holds now: a low-stock part still low (None: unknown).
+
+    Read from InvenTree at once, so a part restocked moments ago (its recovery event still in
+    the worker's queue) is not announced when a silence ends.
+    """
+    from part.models import Part
+
+    key = episode.partition("@")[0]
+    kind, _, pk = key.rpartition(":")
+    if kind != "low_stock:part" or not pk.isdigit():
+        return None
+    part = Part.objects.filter(pk=int(pk)).first()
+    return bool(part is not None and part.is_part_low_on_stock())
+
+
 def _when(value: Any, field: str, errors: dict[str, str]) -> datetime | None:
     if value in (None, ""):
         return None

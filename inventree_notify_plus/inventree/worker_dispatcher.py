@@ -81,9 +81,10 @@ def build_dispatcher(plugin: Any, on_claim: Callable[[datetime], None] | None = 
         group_interval=timedelta(seconds=setting_int(plugin, "GROUP_INTERVAL", least=0)),
         on_claim=on_claim,
     )
-    from .silences import mention_ids
+    from .silences import mention_ids, still_true
 
     dispatcher.mentions_of = mention_ids  # a snoozed user's mentions leave channel posts
+    dispatcher.still_true = still_true  # a silence's end announces only what still holds
     return dispatcher
 
 

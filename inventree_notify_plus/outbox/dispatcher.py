@@ -81,6 +81,7 @@ class Dispatcher(EmailBatches):
         self.timer: Callable[[], float] = time.monotonic  # deadlines and lease renewal
         # Silences and snoozes (``holds``): who a snoozed user's channel mentions are.
         self.mentions_of: holds.MentionLookup | None = None
+        self.still_true: holds.StillTrue | None = None  # whether an episode still holds
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -148,7 +149,9 @@ class Dispatcher(EmailBatches):
         if self._recover_at is None or now >= self._recover_at:
             self.recover_stale(now)
             self._recover_at = now + RECOVER_EVERY
-        holds.apply(now, self.mentions_of)  # silences and snoozes, before anything is claimed
+        holds.apply(
+            now, self.mentions_of, self.still_true
+        )  # silences and snoozes, before anything is claimed
         due = list(
             Delivery.objects.filter(status=Status.PENDING, due_at__lte=now)
             .values_list("channel", "destination")

@@ -38,6 +38,8 @@ Status = Delivery.Status
 RECOVERED_REASON = "recovered while silenced (silence {id})"
 # user id -> the member ids (Slack, Discord) that mention them in channel posts
 MentionLookup = Callable[[list[int]], Mapping[int, Iterable[str]]]
+# episode -> whether its condition holds now (InvenTree's own answer), None if it cannot tell
+StillTrue = Callable[[str], "bool | None"]
 
 
 def matches(silence: Any, notice: Mapping[str, Any], destination: str) -> bool:
@@ -75,12 +77,14 @@ def active_silences(now: datetime) -> list[Silence]:
     return list(Silence.objects.filter(starts__lte=now, ends__gt=now).order_by("id"))
 
 
-def apply(now: datetime, mentions_of: MentionLookup | None = None) -> int:
+def apply(
+    now: datetime, mentions_of: MentionLookup | None = None, still_true: StillTrue | None = None
+) -> int:
     """Release ended silences, then hold due rows under active silences and snoozes.
 
     Returns how many rows it held or skipped.
     """
-    release_ended(now)
+    release_ended(now, still_true)
     changed = 0
     silences = active_silences(now)
     if silences:
@@ -177,17 +181,17 @@ def _email_user(destination: str) -> int | None:
 # -- the end of a silence --------------------------------------------------------------------
 
 
-def release_ended(now: datetime) -> int:
+def release_ended(now: datetime, still_true: StillTrue | None = None) -> int:
     """Release every silence whose end has passed and that was not released yet."""
     released = 0
     for pk in Silence.objects.filter(ends__lte=now, released_at__isnull=True).values_list(
         "pk", flat=True
     ):
-        released += release(pk, now)
+        released += release(pk, now, still_true)
     return released
 
 
-def expire(silence_id: int, now: datetime) -> int | None:
+def expire(silence_id: int, now: datetime, still_true: StillTrue | None = None) -> int | None:
     """End a silence now (staff's DELETE) and release what it held; None if there is none."""
     with transaction.atomic():
         silence = Silence.objects.select_for_update().filter(pk=silence_id).first()
@@ -197,16 +201,18 @@ def expire(silence_id: int, now: datetime) -> int | None:
             silence.ends = now
             silence.starts = min(silence.starts, now)
             silence.save(update_fields=["ends", "starts"])
-    return release(silence_id, now)
+    return release(silence_id, now, still_true)
 
 
-def release(silence_id: int, now: datetime) -> int:
+def release(silence_id: int, now: datetime, still_true: StillTrue | None = None) -> int:
     """Announce once what ``silence_id`` held and is still true; returns rows re-queued.
 
     Per destination and episode, the newest held row goes back to pending if the episode is
     still open, every other row of it is marked as announced by that one; rows of an episode
     that ended are skipped. Rows without an episode are re-queued as they were (each is a
     different notice). Idempotent: ``released_at`` is set in the same transaction.
+    ``still_true`` asks InvenTree whether an episode's condition holds right now (a part
+    restocked a moment ago whose recovery event is still queued is not announced).
     """
     with transaction.atomic():
         silence = Silence.objects.select_for_update().filter(pk=silence_id).first()
@@ -219,7 +225,7 @@ def release(silence_id: int, now: datetime) -> int:
             .order_by("created_at", "id")
         )
         episodes = {r.episode for r in rows if r.episode}
-        closed = {e for e in episodes if not episode_open(e, rows)}
+        closed = {e for e in episodes if not episode_open(e, rows, still_true)}
         requeue: list[int] = []
         skipped: dict[str, list[int]] = {}
         newest: dict[tuple[str, str], Delivery] = {}
@@ -270,7 +276,9 @@ def release(silence_id: int, now: datetime) -> int:
     return len(requeue)
 
 
-def episode_open(episode: str, rows: Iterable[Delivery] = ()) -> bool:
+def episode_open(
+    episode: str, rows: Iterable[Delivery] = (), still_true: StillTrue | None = None
+) -> bool:
     """Whether ``episode`` ('low_stock:part:12@<since>') is still going on.
 
     Ended if its resolution was queued (among ``rows`` or not), or its condition ended or
@@ -282,6 +290,14 @@ def episode_open(episode: str, rows: Iterable[Delivery] = ()) -> bool:
             return False
     if NoticeRecord.objects.filter(data__episode=episode, data__state="resolved").exists():
         return False  # its resolution was queued (and is not among the held rows)
+    if still_true is not None:
+        try:
+            now_true = still_true(episode)
+        except Exception:
+            logger.exception("Notify Plus: could not check whether %s still holds", episode)
+            now_true = None
+        if now_true is False:
+            return False
     key, _, since = episode.partition("@")
     condition = Condition.objects.filter(key=key).first()
     if condition is None:

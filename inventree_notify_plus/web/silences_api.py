@@ -96,14 +96,14 @@ class SilenceDetailView(NotifyPlusView):
         """Expire now; what it held and is still true is announced once."""
         if (refused := _not_ready(self.plugin)) is not None:
             return refused
-        from ..inventree.silences import describe, names_for
+        from ..inventree.silences import describe, names_for, still_true
         from ..inventree.wakeup import request_drain
         from ..models import Silence
         from ..outbox.clock import database_now
         from ..outbox.holds import expire
 
         now = database_now()
-        announced = expire(pk, now)
+        announced = expire(pk, now, still_true)
         if announced is None:
             return Response({"error": f"no silence {pk}"}, status=404)
         if announced:
