@@ -1,6 +1,6 @@
 import { Alert, Badge, Box, Button, Group, Stack, Table, Text, Title } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { BASE, errorText, useApi } from './api';
 import type { InvenTreePluginContext } from './inventree';
 
@@ -148,10 +148,12 @@ export function SilencesSection({ context }: { context: InvenTreePluginContext }
     window.addEventListener(SILENCE_LIKE, like);
     return () => window.removeEventListener(SILENCE_LIKE, like);
   }, [context.api]);
-  const { open } = create;
+  // Open once per request (the modal's open function changes with every render).
+  const openModal = useRef(create.open);
+  openModal.current = create.open;
   useEffect(() => {
-    if (opening) open();
-  }, [opening, open]);
+    if (opening) openModal.current();
+  }, [opening]);
 
   const expire = (s: Silence) =>
     context.api
@@ -208,7 +210,7 @@ export function SilencesSection({ context }: { context: InvenTreePluginContext }
             <Table.Tbody>
               {rows.map((s) => (
                 <Table.Tr key={s.id} data-testid={`np-silence-${s.id}`}>
-                  <Table.Td>
+                  <Table.Td miw={90}>
                     <Badge color={STATE_COLOR[s.state]} variant='light'>
                       {s.state}
                     </Badge>
