@@ -19,7 +19,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from django.core import signing
 
@@ -139,13 +138,3 @@ def user_of(destination_key: str) -> int | None:
     kind, _, rest = destination_key.partition(":")
     tail = rest.rsplit(":", 1)[-1]
     return int(tail) if kind == "email" and tail.isdigit() else None
-
-
-def describe(link: SnoozeLink, now: Any) -> dict[str, Any]:
-    """What the confirmation page shows."""
-    return {
-        "title": link.title or link.episode,
-        "episode": link.episode,
-        "label": link.label,
-        "until": now + link.duration,
-    }
