@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
 from ..models import Condition, Delivery, NoticeRecord, Silence, Snooze
 
@@ -97,14 +98,28 @@ def apply(
     return changed
 
 
+def _prefilter(silences: list[Silence], episodes: set[str]) -> Q | None:
+    """The due rows worth matching, narrowed in the database.
+
+    Possible where every silence names a notification category or a destination (None: every
+    due row must be looked at); rows of the episodes already held always are.
+    """
+    narrowed = Q(episode__in=sorted(episodes)) if episodes else Q(pk__in=[])
+    for silence in silences:
+        if not silence.category and not silence.destination:
+            return None
+        one = Q()
+        if silence.category:
+            one &= Q(category=silence.category)
+        if silence.destination:
+            one &= Q(destination=silence.destination)
+        narrowed |= one
+    return narrowed
+
+
 def _hold(silences: list[Silence], now: datetime) -> int:
     held = 0
     with transaction.atomic():
-        rows = (
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("notice_record")
-            .filter(status=Status.PENDING, due_at__lte=now)
-        )
         # An episode a silence holds stays held whole: its recovery notice (another category,
         # say) is not announced for something that was never announced.
         episodes = dict(
@@ -115,6 +130,14 @@ def _hold(silences: list[Silence], now: datetime) -> int:
             .exclude(episode="")
             .values_list("episode", "destination", "silence_id")
         )
+        rows = (
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("notice_record")
+            .filter(status=Status.PENDING, due_at__lte=now)
+        )
+        narrowed = _prefilter(silences, {e for e, _ in episodes})
+        if narrowed is not None:
+            rows = rows.filter(narrowed)
         by_silence: dict[int, list[int]] = {}
         for row in rows:
             chosen = next(
