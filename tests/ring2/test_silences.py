@@ -332,3 +332,20 @@ class SilencesAndSnoozes(InvenTreeTestCase):
         self.assertEqual(
             sorted(Snooze.objects.values_list("user__username", flat=True)), ["alice", "bob"]
         )
+
+    def test_a_snoozed_users_mention_ids_are_their_own_settings(self):
+        """What the hold stage drops from channel posts: the member ids the user set."""
+        from plugin.models import PluginUserSetting
+
+        from inventree_notify_plus.inventree.silences import mention_ids
+
+        ours = self.plugin.plugin_config()
+        PluginUserSetting.set_setting(
+            "NOTIFY_PLUS_SLACK_MEMBER_ID", "U0ALICE", None, user=self.alice, plugin=ours
+        )
+        PluginUserSetting.set_setting(
+            "NOTIFY_PLUS_DISCORD_USER_ID", "123456789012345678", None, user=self.alice, plugin=ours
+        )
+        found = mention_ids([self.alice.pk, self.bob.pk])
+        self.assertEqual(found[self.alice.pk], {"U0ALICE", "123456789012345678"})
+        self.assertEqual(found[self.bob.pk], set())
