@@ -6,6 +6,7 @@ import type { InvenTreePluginContext } from './inventree';
 import { PreviewSection } from './Preview';
 import { RoutesEditorSection } from './RoutesEditor';
 import { WhySection } from './Why';
+import { SilencesSection } from './Silences';
 
 function AdminConsole({ context }: { context: InvenTreePluginContext }) {
   return (
@@ -20,6 +21,8 @@ function AdminConsole({ context }: { context: InvenTreePluginContext }) {
       <DestinationsSection context={context} />
       <Divider />
       <DeliveryLogSection context={context} />
+      <Divider />
+      <SilencesSection context={context} />
       <Divider />
       <RoutesEditorSection context={context} />
       <Divider />

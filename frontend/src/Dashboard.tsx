@@ -14,6 +14,7 @@ import {
 import { useEffect, useState } from 'react';
 import { BASE, errorText, USER_SETTINGS, useApi } from './api';
 import type { InvenTreePluginContext } from './inventree';
+import { MySnoozes } from './Snoozes';
 
 type Ref = { model: string; pk: number; name: string; link: string };
 type Mine = { parts: Ref[]; categories: Ref[]; locations: Ref[]; settings: string[] };
@@ -126,6 +127,7 @@ function MyNotifications({ context }: { context: InvenTreePluginContext }) {
           <Links title='Part categories' rows={mine.data.categories} context={context} />
           <Links title='Stock locations' rows={mine.data.locations} context={context} />
         </SimpleGrid>
+        <MySnoozes context={context} />
         <Title order={5}>My choices</Title>
         {settings.error && <Alert color='red'>{settings.error}</Alert>}
         <SimpleGrid cols={2}>

@@ -3,6 +3,7 @@ import { notifications } from '@mantine/notifications';
 import { useMemo } from 'react';
 import { BASE, errorText, useApi } from './api';
 import type { InvenTreePluginContext, TableColumn, TableFilter } from './inventree';
+import { SILENCE_LIKE } from './Silences';
 import { useTableState } from './tableState';
 
 type Row = {
@@ -25,7 +26,8 @@ const STATUS_COLOR: Record<string, string> = {
   sending: 'blue',
   failed: 'red',
   unknown: 'orange',
-  skipped: 'gray'
+  skipped: 'gray',
+  silenced: 'violet'
 };
 
 const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : '-');
@@ -42,10 +44,12 @@ export function DeliveryLogSection({ context }: { context: InvenTreePluginContex
         label: 'Status',
         description: 'Only deliveries with this status',
         type: 'choice',
-        choices: ['pending', 'sending', 'sent', 'failed', 'skipped', 'unknown'].map((s) => ({
-          value: s,
-          label: s
-        }))
+        choices: ['pending', 'sending', 'sent', 'failed', 'skipped', 'unknown', 'silenced'].map(
+          (s) => ({
+            value: s,
+            label: s
+          })
+        )
       },
       {
         name: 'channel',
@@ -157,6 +161,13 @@ export function DeliveryLogSection({ context }: { context: InvenTreePluginContex
                 color: 'blue',
                 hidden: !['failed', 'unknown'].includes(row.status),
                 onClick: () => resend(row)
+              },
+              {
+                title: 'Silence notices like this',
+                tooltip: 'Create a silence pre-filled from this delivery',
+                color: 'violet',
+                onClick: () =>
+                  window.dispatchEvent(new CustomEvent(SILENCE_LIKE, { detail: { pk: row.pk } }))
               }
             ]
           }

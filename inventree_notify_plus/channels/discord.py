@@ -24,6 +24,7 @@ from discord_webhook import DiscordEmbed, DiscordWebhook
 from ..escaping import discord_text, truncate
 from ..notice import Notice, Severity
 from ..redaction import scrub
+from ..snoozing import links as snooze_links
 from .base import (
     Channel,
     Destination,
@@ -102,6 +103,10 @@ class DiscordChannel(Channel):
         fields = [(f.label, f.value, True) for f in notice.facts]
         fields += [(line.title, compact_facts(line) or "-", False) for line in notice.lines]
         room = MAX_FIELDS
+        snooze = " · ".join(f"[{t}]({u})" for t, u in snooze_links(notice, self.context.site_url))
+        if snooze:  # its room is kept before the facts are fitted
+            budget -= len(snooze) + 10
+            room -= 1
         for index, (name, value, inline) in enumerate(fields):
             name = truncate(discord_text(name), MAX_FIELD_NAME)
             value = truncate(discord_text(value), MAX_FIELD_VALUE)
@@ -112,6 +117,8 @@ class DiscordChannel(Channel):
             embed.add_embed_field(name=name, value=value, inline=inline)
             budget -= len(name) + len(value)
             room -= 1
+        if snooze:
+            embed.add_embed_field(name="Snooze", value=snooze, inline=False)
         embed.set_footer(
             text=truncate(
                 f"{self.context.instance_name} · {category_label(notice.category)}", MAX_FOOTER

@@ -20,6 +20,8 @@ from django.template import Context, Engine
 
 from ..notice import Notice, Severity
 from ..redaction import mask_email
+from ..snoozing import links as snooze_links
+from ..snoozing import user_of
 from . import email_threading
 from .base import (
     Channel,
@@ -95,6 +97,7 @@ class EmailChannel(Channel):
                     "colour": _SEVERITY_COLOUR[n.severity],
                     "table": table,
                     "text_table": text_table(table) if table else "",
+                    "snooze": snooze_links(n, self.context.site_url, user_of(destination.key)),
                 }
             )
         ctx = {

@@ -19,6 +19,7 @@ from slack_sdk.webhook import WebhookClient
 from ..escaping import slack_text, truncate
 from ..notice import Line, Notice, Severity
 from ..redaction import scrub
+from ..snoozing import links as snooze_links
 from .base import (
     Channel,
     Destination,
@@ -120,7 +121,7 @@ class SlackChannel(Channel):
                 for fact in notice.facts[:MAX_FIELDS]
             ]
             blocks.append({"type": "section", "fields": fields})
-        room = MAX_BLOCKS - len(blocks) - 3
+        room = MAX_BLOCKS - len(blocks) - 4  # link, snooze, footer, mentions
         for line in notice.lines[:room]:
             section: dict[str, Any] = {
                 "type": "section",
@@ -136,6 +137,9 @@ class SlackChannel(Channel):
             )
         if notice.link:
             blocks.append({"type": "actions", "elements": [_button(notice.link)]})
+        if snooze := snooze_links(notice, self.context.site_url):
+            text = " · ".join(f"<{url[:MAX_URL]}|{label}>" for label, url in snooze)
+            blocks.append({"type": "context", "elements": [_mrkdwn(text)]})
         blocks.append(
             {
                 "type": "context",

@@ -31,6 +31,7 @@ that the email Notify Plus sends carries each one, alone and inside a digest.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
@@ -38,6 +39,8 @@ from typing import Any
 
 from ..notice import Fact, Line, Notice, Severity, stable_uid
 from ..notice_categories import BUILD_SHORTFALL, LOW_STOCK, RECOVERED, STALE_STOCK
+
+logger = logging.getLogger("inventree")
 
 # Models whose notifications describe an order (``order``, ``build`` or ``instance`` in context).
 ORDER_APPS = frozenset({"order", "build"})
@@ -118,6 +121,26 @@ def _category_path(part: Any) -> tuple[str, list[int]]:
     return " / ".join(c.name for c in chain), [c.pk for c in chain]
 
 
+def _stocked_in(part: Any, most: int = 50) -> list[int]:
+    """The stock locations holding the part's stock, with their parents.
+
+    What a silence of a stock location matches; routes keep matching ``location_path`` only.
+    """
+    from stock.models import StockLocation
+
+    try:
+        ids = list(
+            part.stock_items.filter(location__isnull=False)
+            .order_by()
+            .values_list("location", flat=True)
+            .distinct()[:most]
+        )
+        return _union(_location_path(loc) for loc in StockLocation.objects.filter(pk__in=ids))
+    except Exception:  # a notice is never lost over its silence scope
+        logger.exception("Notify Plus: could not read where part %s is stocked", part.pk)
+        return []
+
+
 def low_stock_notice(part: Any, link: str, episode: str = "", recovered: bool = False) -> Notice:
     """Low stock (or recovery) of one part: the facts an engineer acts on."""
     available = part.available_stock
@@ -156,7 +179,11 @@ def low_stock_notice(part: Any, link: str, episode: str = "", recovered: bool = 
         severity=severity,
         facts=tuple(facts),
         object_ref=object_ref(part),
-        scope={"part_category_path": category_ids, "part": part.pk},
+        scope={
+            "part_category_path": category_ids,
+            "part": part.pk,
+            "stocked_in": _stocked_in(part),
+        },
         episode=f"low_stock:part:{part.pk}@{episode}" if episode else "",
         state="resolved" if recovered else "firing",
     )

@@ -84,13 +84,18 @@ def build_dispatcher(plugin: Any, on_claim: Callable[[datetime], None] | None = 
         max_age=timedelta(hours=setting_int(plugin, "RETRY_MAX_HOURS", least=1)),
     )
     config = plugin.routing_config()
-    return Dispatcher(
+    dispatcher = Dispatcher(
         directory=SettingsDirectory(config, get_email_for_user),
         channels=channels(config),
         policy=policy,
         group_interval=timedelta(seconds=setting_int(plugin, "GROUP_INTERVAL", least=0)),
         on_claim=on_claim,
     )
+    from .silences import mention_ids, still_true
+
+    dispatcher.mentions_of = mention_ids  # a snoozed user's mentions leave channel posts
+    dispatcher.still_true = still_true  # a silence's end announces only what still holds
+    return dispatcher
 
 
 def email_dispatcher() -> Any:

@@ -22,7 +22,7 @@ from django.db.models import Min
 from ..channels.base import Channel
 from ..models import Delivery
 from ..notice import Notice
-from . import claims, updates
+from . import claims, holds, updates
 from .batches import EmailBatches
 from .claims import WAITER, WAITER_HOLD, NamedLease
 from .clock import DatabaseClock
@@ -79,6 +79,9 @@ class Dispatcher(EmailBatches):
         self._claims_covered = False
         self.waiter = NamedLease(WAITER)  # held while this dispatcher waits for work due soon
         self.timer: Callable[[], float] = time.monotonic  # deadlines and lease renewal
+        # Silences and snoozes (``holds``): who a snoozed user's channel mentions are.
+        self.mentions_of: holds.MentionLookup | None = None
+        self.still_true: holds.StillTrue | None = None  # whether an episode still holds
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -146,6 +149,9 @@ class Dispatcher(EmailBatches):
         if self._recover_at is None or now >= self._recover_at:
             self.recover_stale(now)
             self._recover_at = now + RECOVER_EVERY
+        holds.apply(
+            now, self.mentions_of, self.still_true
+        )  # silences and snoozes, before anything is claimed
         due = list(
             Delivery.objects.filter(status=Status.PENDING, due_at__lte=now)
             .values_list("channel", "destination")

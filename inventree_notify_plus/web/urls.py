@@ -16,8 +16,15 @@ from .admin_api import DeliveryLogView, HealthView, ResendView
 from .admin_setup_api import PickView, PreviewView, RoutesView, TestSendView
 from .destinations_api import DestinationAddView, DestinationKindsView, DestinationValidateView
 from .explain_api import ExplainView
+from .silences_api import SilenceDetailView, SilenceListView, SilenceSuggestView
+from .snooze_view import MySnoozesView, MySnoozeView, SnoozeView
 from .user_api import HereView, LocationSubscriptionView, MineView
 from .webhook_api import WebhookSecretView
+
+# InvenTree answers 401 under /plugin/ before a view runs unless the view says it checks
+# sign-in itself: the snooze page does, to send a person from a message to the login.
+_snooze_page = SnoozeView.as_view()
+_snooze_page.auth_exempt = True  # type: ignore[attr-defined]
 
 urlpatterns = [
     path("locations/", LocationSubscriptionView.as_view(), name="locations"),
@@ -40,4 +47,11 @@ urlpatterns = [
         DestinationValidateView.as_view(),
         name="destination-validate",
     ),
+    # --- silences ---
+    path("silences/", SilenceListView.as_view(), name="silences"),
+    path("silences/suggest/", SilenceSuggestView.as_view(), name="silence-suggest"),
+    path("silences/<int:pk>/", SilenceDetailView.as_view(), name="silence"),
+    path("snooze/<str:signed>/", _snooze_page, name="snooze"),
+    path("snoozes/", MySnoozesView.as_view(), name="snoozes"),
+    path("snoozes/<int:pk>/", MySnoozeView.as_view(), name="my-snooze"),
 ]
