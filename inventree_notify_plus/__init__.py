@@ -26,4 +26,4 @@ InvenTree itself is imported only at the edge (``inventree/``, ``web/``, ``plugi
 without an InvenTree (``tests/test_layout.py`` keeps it so, with no import cycles).
 """
 
-__version__ = "2.0.0"
+__version__ = "2.1.0"
