@@ -19,8 +19,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -44,6 +42,7 @@ from .base import (
     category_label,
     compact_line,
     digest_headline,
+    retry_after_seconds,
 )
 
 # Per-service limits from each service's documentation, by Apprise schema (without the "s").
@@ -143,23 +142,6 @@ def _answers() -> Iterator[_Capture]:
         yield capture
     finally:
         _capture.reset(token)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A ``Retry-After`` header (seconds or an HTTP date) in seconds, or None."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 # -- rendering ------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -24,7 +23,14 @@ from standardwebhooks import Webhook
 
 from ..notice import Notice
 from ..redaction import scrub
-from .base import Channel, Destination, RateLimit, SendResult, category_label
+from .base import (
+    Channel,
+    Destination,
+    RateLimit,
+    SendResult,
+    category_label,
+    retry_after_seconds,
+)
 
 # The document's version: a receiver checks it; a field is only ever added within a version.
 DOCUMENT_VERSION = 1
@@ -177,23 +183,6 @@ class WebhookChannel(Channel):
             headers["webhook-id"],
             destination.address,
         )
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds: a number of seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def classify_webhook_response(

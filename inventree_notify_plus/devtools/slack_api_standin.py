@@ -9,17 +9,17 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
-from .standins import LOOPBACK, Answer
+from .standins import LOOPBACK, Answer, LoopbackServer
 
 # The stand-in's bot token unless a test gives its own (not a real token: nothing leaves loopback).
 STANDIN_TOKEN = "xoxb-0000000000-standin-token"  # noqa: S105
 
 
-class SlackApiStandIn:
+class SlackApiStandIn(LoopbackServer):
     """Slack's Web API on loopback for the Slack app: ``chat.postMessage`` and ``chat.update``.
 
     It answers as Slack does: HTTP 200 with ``{"ok": true, "ts": ...}`` or ``{"ok": false,
@@ -44,22 +44,7 @@ class SlackApiStandIn:
         self.messages: list[dict[str, Any]] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []  # every request: method, body
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer((LOOPBACK, port), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> SlackApiStandIn:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    @property
-    def port(self) -> int:
-        """The loopback port it listens on."""
-        return self.server.server_address[1]
+        self._listen(port, self._handler())
 
     @property
     def url(self) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 LOOPBACK = "127.0.0.1"
 DISCORD_EPOCH_MS = 1_420_070_400_000  # 2015-01-01, where Discord's snowflake ids count from
@@ -82,7 +82,32 @@ class PostedMessage:
         return len(self.history)
 
 
-class WebhookStandIn:
+class LoopbackServer:
+    """An HTTP stand-in's server on 127.0.0.1: listening once made, serving inside ``with``."""
+
+    server: ThreadingHTTPServer
+    thread: threading.Thread
+
+    def _listen(self, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer((LOOPBACK, port), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def port(self) -> int:
+        """The loopback port it listens on."""
+        return self.server.server_address[1]
+
+
+class WebhookStandIn(LoopbackServer):
     """A Slack- or Discord-like webhook endpoint on loopback."""
 
     def __init__(
@@ -107,23 +132,7 @@ class WebhookStandIn:
         self.requests = 0
         self.rate_limited = 0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer((LOOPBACK, port), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    # -- lifecycle
-    def __enter__(self) -> WebhookStandIn:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    @property
-    def port(self) -> int:
-        """The loopback port it listens on."""
-        return self.server.server_address[1]
+        self._listen(port, self._handler())
 
     @property
     def url(self) -> str:

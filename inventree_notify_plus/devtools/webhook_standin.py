@@ -10,10 +10,10 @@ import json
 import threading
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from .standins import LOOPBACK, Answer
+from .standins import LOOPBACK, Answer, LoopbackServer
 
 
 @dataclass
@@ -36,7 +36,7 @@ class SignedRequest:
         return json.loads(self.body or b"null")
 
 
-class SignedWebhookStandIn:
+class SignedWebhookStandIn(LoopbackServer):
     """A Standard Webhooks receiver on loopback: it verifies EVERY request's signature.
 
     Verification is ``standardwebhooks.Webhook(secret).verify(body, headers)``, the library a
@@ -54,22 +54,7 @@ class SignedWebhookStandIn:
         self.script: deque[Answer] = deque()
         self.received: list[SignedRequest] = []
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer((LOOPBACK, port), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> SignedWebhookStandIn:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    @property
-    def port(self) -> int:
-        """The loopback port it listens on."""
-        return self.server.server_address[1]
+        self._listen(port, self._handler())
 
     @property
     def url(self) -> str:
