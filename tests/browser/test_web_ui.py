@@ -66,13 +66,15 @@ class Lab:
         self.admin_user = os.environ.get("NOTIFY_PLUS_UI_USER", "admin")
         self.admin_password = os.environ.get("NOTIFY_PLUS_UI_PASSWORD", "inventree")
         self.admin = InvenTreeAPI(URL, username=self.admin_user, password=self.admin_password)
-        self.plain_user = f"plain-{RUN}"
+        # Each module that uses this fixture makes its own user, group, category and location.
+        self.tag = f"{RUN}-{uuid.uuid4().hex[:4]}"
+        self.plain_user = f"plain-{self.tag}"
 
     def setting(self, key: str, value) -> None:
         self.admin.patch(f"plugins/notify-plus/settings/{key}/", {"value": value})
 
     def make_plain_user(self) -> int:
-        group = self.admin.post("user/group/", {"name": f"np-ui-{RUN}"})
+        group = self.admin.post("user/group/", {"name": f"np-ui-{self.tag}"})
         for ruleset in self.admin.get("user/ruleset/", params={"group": group["pk"]}):
             if ruleset["name"] in ("part", "part_category", "stock", "stock_location"):
                 self.admin.patch(
@@ -117,8 +119,8 @@ def lab():
         env.setting("DISCORD_WEBHOOK_URL", discord.url)
         env.setting("SLACK_EXTRA_WEBHOOKS", f"purchasing={purchasing.url}")
         env.setting("ROUTES", "")
-        env.category = env.admin.post("part/category/", {"name": f"UI-Fasteners-{RUN}"})
-        env.store = env.admin.post("stock/location/", {"name": f"UI-Store-{RUN}"})
+        env.category = env.admin.post("part/category/", {"name": f"UI-Fasteners-{env.tag}"})
+        env.store = env.admin.post("stock/location/", {"name": f"UI-Store-{env.tag}"})
         env.user_pk = env.make_plain_user()
         yield env
         env.setting("ROUTES", "")
