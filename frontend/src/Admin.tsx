@@ -5,8 +5,8 @@ import { HealthSection } from './Health';
 import type { InvenTreePluginContext } from './inventree';
 import { PreviewSection } from './Preview';
 import { RoutesEditorSection } from './RoutesEditor';
-import { WhySection } from './Why';
 import { SilencesSection } from './Silences';
+import { WhySection } from './Why';
 
 function AdminConsole({ context }: { context: InvenTreePluginContext }) {
   return (
