@@ -98,7 +98,13 @@ class SlackAppMode(InvenTreeTestCase):
         self.assertEqual(self.plugin.get_setting("SLACK_BOT_TOKEN", cache=False), STANDIN_TOKEN)
         editor = self.client.get(API + "routes/").json()
         self.assertIn(
-            {"key": "slack:ops", "url": f"Slack app, channel {CHANNEL}"}, editor["destinations"]
+            {
+                "key": "slack:ops",
+                "kind": "slack",
+                "name": "ops",
+                "url": f"Slack app, channel {CHANNEL}",
+            },
+            editor["destinations"],
         )
         self.assertNotIn("standin-token", json.dumps(editor))
 
