@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -35,18 +35,22 @@ def _is_extra_host(host: str, port: int | None, extra: frozenset[str]) -> bool:
     return host in extra or (port is not None and f"{host}:{port}" in extra)
 
 
-def _check_webhook(url: str, service: str, hosts: frozenset[str], path_prefix: str) -> None:
-    url = (url or "").strip()
-    if not url:
-        return
+def _split_url(url: str) -> tuple[SplitResult, str, int | None]:
+    """The URL's parts, its lower-cased host and its port; a ValidationError if it is malformed."""
     try:
         parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        port = parts.port
+        return parts, (parts.hostname or "").lower(), parts.port
     except ValueError as exc:
         raise ValidationError(
             _("Not a valid URL: {error}").format(error=exc), code="invalid_url"
         ) from exc
+
+
+def _check_webhook(url: str, service: str, hosts: frozenset[str], path_prefix: str) -> None:
+    url = (url or "").strip()
+    if not url:
+        return
+    parts, host, port = _split_url(url)
 
     extra = extra_allowed_hosts()
     if _is_extra_host(host, port, extra):
@@ -284,14 +288,7 @@ def validate_webhook_url(url: str) -> None:
     url = (url or "").strip()
     if not url:
         return
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        port = parts.port
-    except ValueError as exc:
-        raise ValidationError(
-            _("Not a valid URL: {error}").format(error=exc), code="invalid_url"
-        ) from exc
+    parts, host, port = _split_url(url)
     if not host:
         raise ValidationError(
             _("A webhook URL needs a host, e.g. https://erp.example.com/hooks/inventree."),
